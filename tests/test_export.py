@@ -1,0 +1,33 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from wsshm_rt.models import create_model
+from wsshm_rt.weights import load_weights
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 70, 45)])
+def test_onnx_parity_with_eager(tiny_weights, tiny_onnx, shape):
+    state, _ = load_weights(tiny_weights)
+    model = create_model("r18-0.5").eval()
+    model.load_state_dict(state)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        pha, bnd = model(x)
+    sess = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    got_pha, got_bnd = sess.run(["alpha", "boundary"], {"image": x.numpy()})
+    assert np.abs(got_pha - pha.numpy()).max() <= 1e-4
+    assert np.abs(got_bnd - bnd.numpy()).max() <= 1e-4
+
+
+def test_onnx_graph_is_clean(tiny_onnx):
+    proto = onnx.load(str(tiny_onnx))
+    assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    assert not [n for n in proto.graph.node if n.op_type == "BatchNormalization"]
+    assert [o.name for o in proto.graph.output] == ["alpha", "boundary"]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims] == ["batch", "", "height", "width"] and dims[1].dim_value == 3
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["architecture"] == "r18-0.5" and "mean" in meta

@@ -1,0 +1,91 @@
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from wsshm_rt.errors import WsshmError
+from wsshm_rt.images import list_images, load_image
+from wsshm_rt.preprocess import prepare, restore
+
+
+def _png(path, arr):
+    assert cv2.imwrite(str(path), arr)
+    return path
+
+
+def test_array_conversions(portrait):
+    rgb, _ = portrait
+    assert np.array_equal(load_image(rgb[:, :, ::-1], channels="BGR"), rgb)
+    gray = load_image(rgb[:, :, 0])
+    assert gray.shape == rgb.shape and np.array_equal(gray[:, :, 1], rgb[:, :, 0])
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 7, np.uint8)])
+    assert np.array_equal(load_image(rgba), rgb)
+    assert np.array_equal(load_image(rgb.astype(np.uint16) * 257), rgb)
+    assert np.abs(load_image(rgb / 255.0).astype(int) - rgb).max() <= 1
+
+
+def test_files_16bit_gray_rgba(tmp_path, portrait):
+    rgb, _ = portrait
+    bgr16 = rgb[:, :, ::-1].astype(np.uint16) * 257
+    assert np.array_equal(load_image(_png(tmp_path / "c16.png", bgr16)), rgb)
+    g16 = rgb[:, :, 0].astype(np.uint16) * 257
+    assert np.array_equal(load_image(_png(tmp_path / "g16.png", g16))[:, :, 2], rgb[:, :, 0])
+    bgra = np.dstack([rgb[:, :, ::-1], np.zeros(rgb.shape[:2], np.uint8)])
+    assert np.array_equal(load_image(_png(tmp_path / "a.png", bgra)), rgb)
+    assert np.array_equal(load_image(Image.fromarray(rgb)), rgb)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((40, 60, 3), np.uint8)
+    arr[:, :10] = 255  # white stripe on the left of the stored pixels
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    im.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    out = load_image(tmp_path / "rot.jpg")
+    assert out.shape == (60, 40, 3)
+    assert out[:10].mean() > 200 and out[-10:].mean() < 50  # the stripe is now on top
+
+
+@pytest.mark.parametrize("content,match", [
+    (b"", "empty"),
+    (b"\xff\xd8\xff\xe0 this is not really a jpeg", "not a readable image"),
+    (b"plain text, not an image", "not a readable image"),
+])
+def test_bad_files(tmp_path, content, match):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(WsshmError, match=match):
+        load_image(path)
+
+
+def test_truncated_jpeg_is_refused(tmp_path, portrait):
+    ok, buf = cv2.imencode(".jpg", portrait[0])
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.tobytes()[: len(buf) // 2])
+    with pytest.raises(WsshmError, match="not a readable image"):
+        load_image(path)
+
+
+def test_tiny_and_missing(tmp_path):
+    with pytest.raises(WsshmError, match="1x1 pixels"):
+        load_image(_png(tmp_path / "one.png", np.zeros((1, 1, 3), np.uint8)))
+    with pytest.raises(WsshmError, match="does not exist"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(WsshmError, match="holds no images"):
+        list_images(tmp_path / "empty_dir_that_exists" if (tmp_path / "empty_dir_that_exists").mkdir() is None
+                    else None)
+
+
+def test_prepare_and_restore_geometry():
+    rgb = np.zeros((300, 500, 3), np.uint8)
+    x, geom = prepare(rgb, short_side=128)
+    assert x.shape == (3, 128, 224) and x.dtype == np.float32  # 213 wide, padded to 224
+    assert geom.resized_hw == (128, 213) and geom.orig_hw == (300, 500)
+    alpha = np.zeros(x.shape[1:], np.float32)
+    alpha[:, :100] = 1.0
+    back = restore(alpha, geom)
+    assert back.shape == (300, 500)
+    assert back[:, :200].min() > 0.99 and back[:, 260:].max() < 0.01

@@ -1,0 +1,36 @@
+import json
+
+import pytest
+import torch
+
+from wsshm_rt.errors import WsshmError
+from wsshm_rt.weights import load_weights, make_metadata, read_metadata, resolve_weights_path, save_weights
+
+
+def test_roundtrip_and_metadata(tmp_path):
+    state = {"a": torch.arange(6.0).reshape(2, 3), "b": torch.ones(4)}
+    path = save_weights(state, tmp_path / "w.safetensors", make_metadata("r18", (0.5,) * 3, (0.25,) * 3, step=7))
+    loaded, meta = load_weights(tmp_path / "w")  # the suffix may be left off
+    assert torch.equal(loaded["a"], state["a"]) and torch.equal(loaded["b"], state["b"])
+    assert meta["architecture"] == "r18" and json.loads(meta["mean"]) == [0.5] * 3 and meta["step"] == "7"
+    assert read_metadata(path) == meta
+    assert not list(tmp_path.glob(".*tmp*"))  # the atomic write left nothing behind
+
+
+def test_pickle_is_refused(tmp_path):
+    torch.save({"a": torch.ones(1)}, tmp_path / "evil.safetensors")
+    with pytest.raises(WsshmError, match="never unpickles"):
+        load_weights(tmp_path / "evil.safetensors")
+
+
+def test_wrong_files_are_refused(tmp_path):
+    (tmp_path / "notes.safetensors").write_text("hello, this is not a model file at all")
+    with pytest.raises(WsshmError, match="not a safetensors"):
+        read_metadata(tmp_path / "notes.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.ones(1)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(WsshmError, match="not a wsshm-rt model"):
+        read_metadata(tmp_path / "foreign.safetensors")
+    with pytest.raises(WsshmError, match="does not exist"):
+        resolve_weights_path(tmp_path / "missing")

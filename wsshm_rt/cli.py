@@ -1,0 +1,118 @@
+"""The ``wsshm-rt`` command line: a thin typer shell; every command calls a library function."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import cli_bench, cli_train, cli_video
+from .errors import WsshmError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Real-time human matting: predict, video, webcam, train, eval, export, bench.")
+
+
+def _version(value: bool):
+    if value:
+        from . import __version__
+
+        typer.echo(f"wsshm-rt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """wsshm-rt: label-efficient, real-time human matting."""
+
+
+class Engine(str, Enum):
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    tensorrt = "tensorrt"
+    torch = "torch"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+@app.command()
+def predict(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders or glob patterns ('photos/*.jpg')."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (created if missing)."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
+    background: Optional[str] = typer.Option(
+        None, "--background", "-b", help="Replace the background: an image path, a colour ('#00ff00') or 'blur'."),
+    outputs: str = typer.Option("", "--outputs", help="Comma list of alpha,rgba,composite. Default: alpha,rgba "
+                                "(+composite with --background)."),
+    engine: Engine = typer.Option(Engine.auto, help="Inference engine."),
+    device: Device = typer.Option(Device.auto, help="Inference device."),
+    short_side: int = typer.Option(512, help="Shorter side the image is resized to for inference."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
+):
+    """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
+    from .predict import PredictOptions, run_predict
+
+    opts = PredictOptions(out=out, background=background, outputs=outputs)
+    failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
+                         short_side=short_side, threads=threads)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("wsshm-demo"), "-o", "--out", help="Output folder."),
+    background: str = typer.Option("#3a7bd5", "--background", "-b", help="Image path, colour or 'blur'."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
+):
+    """Matte the bundled sample portrait (NASA astronaut photo, public domain): no files of yours needed."""
+    from .matter import ASSETS
+    from .predict import PredictOptions, run_predict
+
+    run_predict([str(ASSETS / "astronaut.jpg")], PredictOptions(out=out, background=background), model=model)
+    typer.echo(f"wrote {out}/astronaut.alpha.png, astronaut.rgba.png and astronaut.composite.png")
+
+
+class ExportFormat(str, Enum):
+    onnx = "onnx"
+    tensorrt = "tensorrt"
+
+
+@app.command()
+def export(
+    out: Path = typer.Option(..., "-o", "--out", help="Output file (.onnx or .engine)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="wsshm-rt .safetensors weights."),
+    model: Optional[str] = typer.Option(None, "--model", help="Architecture (r101, r18, r18-0.5); "
+                                        "without --weights, exports an untrained network (for benchmarks)."),
+    fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or a TensorRT engine."),
+    opset: int = typer.Option(17, help="ONNX opset (>= 17)."),
+    fp16: bool = typer.Option(False, "--fp16", help="TensorRT: build an fp16 engine."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="'int8': ONNX Runtime static quantisation."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Folder of images for int8 calibration."),
+):
+    """Export weights to ONNX (dynamic batch/height/width), a TensorRT engine, or an int8 ONNX."""
+    from .export.api import export_model
+
+    path = export_model(out, weights=weights, model=model, fmt=fmt.value, opset=opset, fp16=fp16,
+                        quantize=quantize, calibration=calibration)
+    typer.echo(f"wrote {path}")
+
+
+for _area in (cli_train, cli_video, cli_bench):
+    _area.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app(args=argv)  # standalone mode: usage errors, --help and typer.Exit end the process here
+    except WsshmError as exc:
+        typer.echo(f"wsshm-rt: error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,49 @@
+"""Inference engines: one file each. Every engine maps Shape(N, 3, H, W) float32 -> alpha Shape(N, 1, H, W).
+
+The engine is picked from the model file: ``.onnx`` -> ONNX Runtime, ``.engine``/``.plan`` -> TensorRT,
+``.safetensors`` -> PyTorch. ``engine=`` overrides where it makes sense.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import WsshmError
+
+ENGINES = ("auto", "onnxruntime", "tensorrt", "torch")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class Engine(Protocol):
+    name: str          # "onnxruntime" | "tensorrt" | "torch"
+    device: str        # "cpu" | "cuda"
+    detail: str        # e.g. the execution provider that ONNX Runtime took
+    metadata: dict     # the model's wsshm-rt metadata (architecture, mean, std, ...)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Shape(N, 3, H, W) float32 normalised -> alpha Shape(N, 1, H, W) float32 in [0, 1]."""
+
+
+def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None) -> Engine:
+    """Open ``model_path`` with the requested (or the natural) engine."""
+    if engine not in ENGINES:
+        raise WsshmError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if device not in DEVICES:
+        raise WsshmError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    suffix = model_path.suffix.lower()
+    kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
+                                              ".safetensors": "torch"}.get(suffix, "onnxruntime")
+    if kind == "onnxruntime":
+        from .onnxruntime import OrtEngine
+
+        return OrtEngine(model_path, device, threads, tensorrt_ep=engine != "onnxruntime" or device == "auto")
+    if kind == "torch":
+        from .torch import TorchEngine
+
+        return TorchEngine(model_path, device, threads)
+    from .tensorrt import TrtEngine
+
+    return TrtEngine(model_path, device)

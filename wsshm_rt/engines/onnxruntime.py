@@ -1,0 +1,71 @@
+"""ONNX Runtime engine. device="auto" takes TensorRT EP > CUDA EP > CPU, whichever is installed and works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WsshmError
+
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+class OrtEngine:
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None, tensorrt_ep: bool = True):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+        providers = _providers(ort.get_available_providers(), device, tensorrt_ep)
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:
+            raise WsshmError(f"{path} is not a loadable ONNX model ({_first_line(exc)})") from None
+        self.provider = self.session.get_providers()[0]
+        if device == "cuda" and self.provider == "CPUExecutionProvider":
+            raise WsshmError("device='cuda' was asked for but ONNX Runtime has no working GPU provider; "
+                             "install it with: pip install 'wsshm-rt[gpu]'")
+        self.device = "cpu" if self.provider == "CPUExecutionProvider" else "cuda"
+        self.detail = self.provider
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.input_name, self.output_index = _check_io(self.session, path)
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        # InferenceSession.run is thread-safe: one session serves every caller.
+        return self.session.run(None, {self.input_name: batch})[self.output_index]
+
+
+def _providers(available: list[str], device: str, tensorrt_ep: bool) -> list[str]:
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    gpu = [p for p in _GPU_PROVIDERS if p in available and (tensorrt_ep or p != "TensorrtExecutionProvider")]
+    if device == "cuda" and not gpu:
+        raise WsshmError("device='cuda' was asked for but this onnxruntime has no GPU provider; "
+                         "install it with: pip install 'wsshm-rt[gpu]'")
+    return gpu + ["CPUExecutionProvider"]
+
+
+def _check_io(session, path: Path) -> tuple[str, int]:
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    shape = inputs[0].shape if len(inputs) == 1 else None
+    if shape is None or len(shape) != 4 or shape[1] not in (3, "3"):
+        got = ", ".join(f"{i.name}{i.shape}" for i in inputs)
+        raise WsshmError(f"{path} is not a wsshm-rt matting model: it must take one image input "
+                         f"Shape(N, 3, H, W), but takes {got}")
+    names = [o.name for o in outputs]
+    if "alpha" in names:
+        return inputs[0].name, names.index("alpha")
+    if len(outputs[0].shape) != 4:
+        raise WsshmError(f"{path} is not a wsshm-rt matting model: it has no 'alpha' output Shape(N, 1, H, W)")
+    return inputs[0].name, 0
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else exc.__class__.__name__

@@ -1,0 +1,1 @@
+"""Model export: ONNX (this package), TensorRT engines and int8 quantisation."""

@@ -1,0 +1,55 @@
+"""One entry point for every export format, used by ``wsshm-rt export``."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import WsshmError, require
+
+
+def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx", opset: int = 17,
+                 fp16: bool = False, quantize: str | None = None, calibration=None) -> Path:
+    """Export ``weights`` (or an untrained ``model`` architecture) to ONNX, int8 ONNX or a TensorRT engine."""
+    out = Path(out)
+    if weights is None and model is None:
+        raise WsshmError("give --weights (a trained .safetensors) or --model (an architecture name)")
+    if quantize not in (None, "int8"):
+        raise WsshmError(f"--quantize takes 'int8', not {quantize!r}")
+    if quantize and fmt != "onnx":
+        raise WsshmError("--quantize int8 produces an ONNX file; it cannot be combined with --format tensorrt")
+    if fmt == "onnx" and not quantize:
+        return export_onnx_file(out, weights, model, opset)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx_file(Path(tmp) / "fp32.onnx", weights, model, opset)
+        if quantize:
+            if calibration is None:
+                raise WsshmError("--quantize int8 needs --calibration, a folder of representative images")
+            from .quantize import quantize_int8
+
+            return quantize_int8(fp32, out, calibration)
+        from .tensorrt import build_engine
+
+        return build_engine(fp32, out, fp16=fp16)
+
+
+def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: int = 17) -> Path:
+    require("torch", "train")
+    from ..models import create_model
+    from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
+    from ..weights import load_weights, make_metadata
+    from .onnx import export_onnx
+
+    if weights is not None:
+        state, meta = load_weights(weights)
+        if model and model != meta.get("architecture"):
+            raise WsshmError(f"--model {model} does not match the weights, which are {meta.get('architecture')}")
+        net = create_model(meta["architecture"])
+        net.load_state_dict(state)
+    else:
+        import torch
+
+        torch.manual_seed(0)
+        net = create_model(model)
+        meta = make_metadata(model, IMAGENET_MEAN, IMAGENET_STD, trained="false")
+    return export_onnx(net, out, meta, opset)

@@ -1,0 +1,66 @@
+"""ONNX export: dynamic batch/height/width, opset >= 17, BatchNorm folded, one file, outputs named.
+
+The metadata (architecture, normalisation, version) travels inside the ONNX file, so the runtime needs
+nothing but the file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from ..errors import WsshmError, require
+
+INPUT_NAME = "image"
+OUTPUT_NAMES = ("alpha", "boundary")
+DEFAULT_OPSET = 17
+
+
+def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int = DEFAULT_OPSET,
+                sample_hw: tuple[int, int] = (512, 512)) -> Path:
+    """Export a MattingNet to ``path`` (written atomically) and return the path."""
+    torch = require("torch", "train")
+    onnx = require("onnx", "train")
+    if opset < 17:
+        raise WsshmError(f"opset {opset} is too old; use 17 or newer")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    was_training = model.training
+    model.eval()  # eval mode: the exporter folds every BatchNorm into the preceding Conv
+    dyn = {0: "batch", 2: "height", 3: "width"}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (torch.zeros(1, 3, *sample_hw),), str(tmp), input_names=[INPUT_NAME],
+                              output_names=list(OUTPUT_NAMES), opset_version=opset, do_constant_folding=True,
+                              dynamic_axes={n: dyn for n in (INPUT_NAME, *OUTPUT_NAMES)}, dynamo=False)
+        proto = onnx.load(str(tmp))
+        _check_folded(proto)
+        for k, v in (metadata or {}).items():
+            proto.metadata_props.add(key=k, value=str(v))
+        onnx.save(proto, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        model.train(was_training)
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _check_folded(proto) -> None:
+    left = [n.name for n in proto.graph.node if n.op_type == "BatchNormalization"]
+    if left:
+        raise RuntimeError(f"BatchNorm was not folded into convolutions: {left[:3]}")
+
+
+def export_weights(weights, path, opset: int = DEFAULT_OPSET) -> Path:
+    """Export a wsshm-rt safetensors file to ONNX, carrying its metadata over."""
+    from ..models import create_model
+    from ..weights import load_weights
+
+    state, meta = load_weights(weights)
+    model = create_model(meta["architecture"])
+    model.load_state_dict(state)
+    return export_onnx(model, path, meta, opset)

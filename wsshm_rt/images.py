@@ -1,0 +1,178 @@
+"""Reading images from paths, PIL images and numpy arrays into one form: uint8 RGB, Shape(H, W, 3)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WsshmError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MIN_SIDE = 8
+# Large photos are legitimate input (we downscale before inference); only refuse absurd sizes.
+MAX_PIXELS = 20000 * 20000
+
+
+def load_image(src, channels: str = "RGB") -> np.ndarray:
+    """Return ``src`` (path, PIL image or numpy array) as uint8 RGB, Shape(H, W, 3).
+
+    Grayscale, RGBA, 16-bit and float inputs are converted; EXIF orientation is applied for files.
+    ``channels`` says how a 3/4-channel numpy array is ordered ("RGB" or "BGR", e.g. from OpenCV).
+    """
+    if isinstance(src, (str, os.PathLike)):
+        rgb = _read_file(Path(src))
+    elif isinstance(src, np.ndarray):
+        rgb = array_to_rgb(src, channels)
+    elif _is_pil(src):
+        rgb = _pil_to_rgb(src)
+    else:
+        raise WsshmError(f"cannot read an image from a {type(src).__name__}; pass a path, a PIL image or a numpy array")
+    _check_size(rgb, src)
+    return rgb
+
+
+def array_to_rgb(arr: np.ndarray, channels: str = "RGB") -> np.ndarray:
+    """Convert a numpy image (H, W), (H, W, 1|3|4) of uint8/uint16/float to uint8 RGB."""
+    if channels.upper() not in ("RGB", "BGR"):
+        raise WsshmError(f"channels must be 'RGB' or 'BGR', not {channels!r}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise WsshmError(f"an image array must be HxW, HxWx3 or HxWx4, not shape {tuple(arr.shape)}")
+    arr = _to_uint8(arr)
+    if arr.ndim == 2:
+        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+    arr = arr[:, :, :3]
+    if channels.upper() == "BGR":
+        arr = arr[:, :, ::-1]
+    return np.ascontiguousarray(arr)
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return (arr >> 8).astype(np.uint8)
+    if np.issubdtype(arr.dtype, np.floating):
+        return (np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    raise WsshmError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def _read_file(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise WsshmError(f"{path} does not exist")
+    if path.is_dir():
+        raise WsshmError(f"{path} is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise WsshmError(f"{path} is empty (0 bytes)")
+    data = path.read_bytes()
+    try:
+        return _decode(data)
+    except WsshmError as exc:
+        raise WsshmError(f"{path}: {exc}") from None
+    except Exception:
+        raise WsshmError(f"{path} is not a readable image (corrupt or unsupported format)") from None
+
+
+def _decode(data: bytes) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    with Image.open(io.BytesIO(data)) as im:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I") or im.mode.startswith("I;16"):
+            return _decode_16bit(data, im)
+        im = ImageOps.exif_transpose(im)
+        im.load()  # raises on truncated files, instead of returning a grey half image
+        return _pil_to_rgb(im)
+
+
+def _decode_16bit(data: bytes, im) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        arr = np.asarray(im).astype(np.uint16)
+        return array_to_rgb(arr)
+    return array_to_rgb(arr, "BGR" if arr.ndim == 3 else "RGB")
+
+
+def _pil_to_rgb(im) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        return array_to_rgb(np.asarray(im).astype(np.uint16))
+    if im.mode == "I":
+        return array_to_rgb(np.clip(np.asarray(im), 0, 65535).astype(np.uint16))
+    if im.mode == "F":
+        return array_to_rgb(np.asarray(im).astype(np.float32))
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+
+
+def _is_pil(obj) -> bool:
+    return type(obj).__module__.startswith("PIL.")
+
+
+def _check_size(rgb: np.ndarray, src) -> None:
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        name = f"{src}: " if isinstance(src, (str, os.PathLike)) else ""
+        raise WsshmError(f"{name}the image is {w}x{h} pixels; wsshm-rt needs at least {MIN_SIDE}x{MIN_SIDE}")
+
+
+def list_images(spec) -> list[Path]:
+    """Expand a file, folder or glob pattern into a sorted list of image paths."""
+    import glob
+
+    p = Path(spec)
+    if p.is_dir():
+        files = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        if not files:
+            raise WsshmError(f"{p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        return files
+    if p.exists():
+        return [p]
+    if any(ch in str(spec) for ch in "*?["):
+        files = sorted(Path(f) for f in glob.glob(str(spec), recursive=True)
+                       if Path(f).suffix.lower() in IMAGE_SUFFIXES and Path(f).is_file())
+        if not files:
+            raise WsshmError(f"no images match {spec}")
+        return files
+    raise WsshmError(f"{p} does not exist")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` through a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def encode_image(arr: np.ndarray, suffix: str = ".png") -> bytes:
+    """Encode uint8 RGB/RGBA/gray ``arr`` into image bytes (format from ``suffix``)."""
+    import cv2
+
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = arr[:, :, ::-1]
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, [2, 1, 0, 3]]
+    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(arr))
+    if not ok:
+        raise WsshmError(f"could not encode an image as {suffix}")
+    return buf.tobytes()
+
+
+def save_image(path, arr: np.ndarray) -> None:
+    """Save uint8 RGB/RGBA/gray ``arr`` atomically; the format follows the file suffix."""
+    path = Path(path)
+    write_atomic(path, encode_image(arr, path.suffix.lower() or ".png"))

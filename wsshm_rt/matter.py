@@ -1,0 +1,99 @@
+"""``Matter``: load a model file once, pick an engine, and predict alpha mattes.
+
+>>> matter = Matter()                       # the bundled default model, best engine available
+>>> alpha = matter.predict("photo.jpg")     # float32 Shape(H, W) in [0, 1] at the photo's size
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from . import preprocess
+from .engines import open_engine
+from .errors import WsshmError
+from .images import load_image
+
+log = logging.getLogger("wsshm_rt")
+
+ASSETS = Path(__file__).parent / "assets"
+DEFAULT_MODEL = "wsshm-r18-0.5.onnx"
+
+
+def default_model_path() -> Path:
+    """The model that ships inside the package."""
+    path = ASSETS / DEFAULT_MODEL
+    if not path.is_file():
+        raise WsshmError(f"the bundled default model {path.name} is missing from this install; pass a model path")
+    return path
+
+
+class Matter:
+    """A matting session: one engine, reused across calls, safe to share between threads.
+
+    model: path to ``.onnx``, ``.safetensors`` (torch engine) or ``.engine`` (TensorRT); None = bundled default.
+    engine: "auto" | "onnxruntime" | "tensorrt" | "torch".  device: "auto" | "cpu" | "cuda".
+    short_side: the shorter side the image is resized to before inference (METHOD.md: 512).
+    threads: CPU threads for inference (None = the engine's default).
+    """
+
+    def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int = 512,
+                 threads: int | None = None, max_long_side: int = 2048):
+        if short_side < 32:
+            raise WsshmError(f"short_side must be at least 32, not {short_side}")
+        self.model_path = default_model_path() if model is None else Path(model)
+        if not self.model_path.exists():
+            raise WsshmError(f"model file {self.model_path} does not exist")
+        if self.model_path.is_dir():
+            raise WsshmError(f"model {self.model_path} is a folder; pass the .onnx or .safetensors file")
+        self.engine = open_engine(self.model_path, engine, device, threads)
+        self.short_side, self.max_long_side = short_side, max_long_side
+        from .weights import normalisation
+
+        self.mean, self.std = normalisation(self.engine.metadata)
+        log.info("wsshm-rt: %s", self.info)
+
+    @property
+    def info(self) -> str:
+        """Which engine and device were taken, e.g. 'onnxruntime on cpu (CPUExecutionProvider)'."""
+        return f"{self.engine.name} on {self.engine.device} ({self.engine.detail})"
+
+    @property
+    def metadata(self) -> dict:
+        return self.engine.metadata
+
+    def predict(self, image, channels: str = "RGB") -> np.ndarray:
+        """Alpha matte of ``image`` (path, PIL image or uint8/uint16/float array): float32 Shape(H, W) in [0, 1]."""
+        return self.predict_batch([image], channels)[0]
+
+    def predict_batch(self, images, channels: str = "RGB") -> list[np.ndarray]:
+        """Alpha mattes of several images in one engine call (images may differ in size)."""
+        rgbs = [load_image(im, channels) for im in images]
+        if not rgbs:
+            return []
+        prepared = [self._prepare(rgb) for rgb in rgbs]
+        batch = preprocess.stack_padded([x for x, _ in prepared])
+        alphas = self.engine.run(batch)
+        return [preprocess.restore(alphas[i, 0], geom) for i, (_, geom) in enumerate(prepared)]
+
+    def _prepare(self, rgb: np.ndarray):
+        return preprocess.prepare(rgb, self.short_side, 32, self.mean, self.std, self.max_long_side)
+
+    def cutout(self, image, channels: str = "RGB") -> np.ndarray:
+        """RGBA cut-out (uint8 Shape(H, W, 4)) with foreground colours estimated."""
+        from .compose import cutout_rgba
+
+        rgb = load_image(image, channels)
+        return cutout_rgba(rgb, self.predict(rgb))
+
+    def replace_background(self, image, background, channels: str = "RGB") -> np.ndarray:
+        """Composite ``image`` over ``background`` (an image, a colour like '#00ff00', or 'blur'): uint8 RGB."""
+        from .compose import parse_background, replace_background
+
+        rgb = load_image(image, channels)
+        return replace_background(rgb, self.predict(rgb), parse_background(background))
+
+    def __repr__(self) -> str:
+        return f"Matter({str(self.model_path)!r}, {self.info})"

@@ -1,0 +1,94 @@
+"""Batch prediction over files, folders and globs: what ``wsshm-rt predict`` runs.
+
+A bad file in a folder is reported and skipped; every good file is still written (atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WsshmError
+from .images import list_images, load_image, save_image
+
+OUTPUT_KINDS = ("alpha", "rgba", "composite")
+
+
+@dataclass
+class PredictOptions:
+    out: Path
+    background: str | None = None
+    outputs: str = ""  # comma list of OUTPUT_KINDS; "" = alpha,rgba (+composite with a background)
+
+    def kinds(self) -> list[str]:
+        kinds = [k.strip() for k in self.outputs.split(",") if k.strip()]
+        if not kinds:
+            kinds = ["alpha", "rgba"] + (["composite"] if self.background else [])
+        bad = [k for k in kinds if k not in OUTPUT_KINDS]
+        if bad:
+            raise WsshmError(f"unknown output {bad[0]!r}; choose from {', '.join(OUTPUT_KINDS)}")
+        if "composite" in kinds and not self.background:
+            raise WsshmError("the composite output needs --background (an image, a colour or 'blur')")
+        return kinds
+
+
+def expand_inputs(specs) -> list[Path]:
+    files: list[Path] = []
+    for spec in specs:
+        files.extend(list_images(spec))
+    return list(dict.fromkeys(files))
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` and prove we can write there, before any work is done."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsshm-probe"):
+            pass
+    except OSError as exc:
+        raise WsshmError(f"cannot write to output folder {folder} ({exc.strerror or exc})") from None
+
+
+def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kwargs) -> int:
+    """Matte every input image and write the requested outputs. Returns the number of skipped files."""
+    from tqdm import tqdm
+
+    from .compose import parse_background
+    from .matter import Matter
+
+    kinds = opts.kinds()
+    files = expand_inputs(inputs)
+    background = parse_background(opts.background) if opts.background else None
+    ensure_writable(opts.out)
+    matter = Matter(matter_kwargs.pop("model", None), **matter_kwargs)
+    failed = 0
+    bar = tqdm(files, unit="img", disable=not progress or len(files) < 2, dynamic_ncols=True)
+    for path in bar:
+        try:
+            _predict_one(matter, path, opts.out, kinds, background)
+        except WsshmError as exc:
+            if len(files) == 1:
+                raise
+            failed += 1
+            bar.write(f"wsshm-rt: skipped {path}: {exc}")
+    if failed == len(files):
+        raise WsshmError(f"none of the {len(files)} images could be read")
+    if failed:
+        bar.write(f"wsshm-rt: {len(files) - failed} written, {failed} skipped")
+    return failed
+
+
+def _predict_one(matter, path: Path, out: Path, kinds: list[str], background) -> None:
+    from .compose import alpha_to_uint8, cutout_rgba, replace_background
+
+    rgb = load_image(path)
+    alpha = matter.predict(rgb)
+    stem = out / path.stem
+    if "alpha" in kinds:
+        save_image(f"{stem}.alpha.png", alpha_to_uint8(alpha))
+    if "rgba" in kinds:
+        save_image(f"{stem}.rgba.png", cutout_rgba(rgb, alpha))
+    if "composite" in kinds:
+        save_image(f"{stem}.composite.png", replace_background(rgb, alpha, background))
