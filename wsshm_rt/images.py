@@ -80,25 +80,29 @@ def _read_file(path: Path) -> np.ndarray:
 
 
 def _decode(data: bytes) -> np.ndarray:
+    """Decode with OpenCV (one buffer, EXIF orientation applied, 16-bit kept), else Pillow."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if arr is None:
+        return _decode_pil(data)
+    if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        # libjpeg returns a grey-filled image for a truncated file; Pillow raises, so let it judge.
+        # (Files with data after the end marker, such as motion photos, pass this check.)
+        _decode_pil(data)
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
+
+
+def _decode_pil(data: bytes) -> np.ndarray:
     from PIL import Image, ImageOps
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with Image.open(io.BytesIO(data)) as im:
-        if im.mode in ("I;16", "I;16B", "I;16L", "I") or im.mode.startswith("I;16"):
-            return _decode_16bit(data, im)
         im = ImageOps.exif_transpose(im)
         im.load()  # raises on truncated files, instead of returning a grey half image
         return _pil_to_rgb(im)
-
-
-def _decode_16bit(data: bytes, im) -> np.ndarray:
-    import cv2
-
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        arr = np.asarray(im).astype(np.uint16)
-        return array_to_rgb(arr)
-    return array_to_rgb(arr, "BGR" if arr.ndim == 3 else "RGB")
 
 
 def _pil_to_rgb(im) -> np.ndarray:
@@ -162,11 +166,28 @@ def encode_image(arr: np.ndarray, suffix: str = ".png") -> bytes:
     """Encode uint8 RGB/RGBA/gray ``arr`` into image bytes (format from ``suffix``)."""
     import cv2
 
-    if arr.ndim == 3 and arr.shape[2] == 3:
-        arr = arr[:, :, ::-1]
-    elif arr.ndim == 3 and arr.shape[2] == 4:
-        arr = arr[:, :, [2, 1, 0, 3]]
-    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(arr))
+    arr = np.ascontiguousarray(arr)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        to_bgr, to_rgb = (cv2.COLOR_RGB2BGR, cv2.COLOR_BGR2RGB) if arr.shape[2] == 3 else \
+            (cv2.COLOR_RGBA2BGRA, cv2.COLOR_BGRA2RGBA)
+        if arr.size < IN_PLACE_BYTES or not arr.flags.writeable:
+            return _encode(cv2.cvtColor(arr, to_bgr), suffix)
+        # Huge frames: swap channels in place and back, instead of holding a second frame-sized copy.
+        cv2.cvtColor(arr, to_bgr, dst=arr)
+        try:
+            return _encode(arr, suffix)
+        finally:
+            cv2.cvtColor(arr, to_rgb, dst=arr)
+    return _encode(arr, suffix)
+
+
+IN_PLACE_BYTES = 64 * 1024 * 1024
+
+
+def _encode(arr: np.ndarray, suffix: str) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(suffix, arr)
     if not ok:
         raise WsshmError(f"could not encode an image as {suffix}")
     return buf.tobytes()

@@ -5,7 +5,7 @@ A bad file in a folder is reported and skipped; every good file is still written
 
 from __future__ import annotations
 
-import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,11 +72,11 @@ def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kw
             if len(files) == 1:
                 raise
             failed += 1
-            bar.write(f"wsshm-rt: skipped {path}: {exc}")
+            bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
     if failed == len(files):
         raise WsshmError(f"none of the {len(files)} images could be read")
     if failed:
-        bar.write(f"wsshm-rt: {len(files) - failed} written, {failed} skipped")
+        bar.write(f"wsshm-rt: {len(files) - failed} written, {failed} skipped", file=sys.stderr)
     return failed
 
 

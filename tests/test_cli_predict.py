@@ -1,0 +1,128 @@
+"""The README's predict/export/demo commands, run as a user would (a subprocess), good and bad input."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import make_portrait
+
+
+def wsshm(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wsshm_rt", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def _write(path, rgb):
+    assert cv2.imwrite(str(path), rgb[:, :, ::-1])
+    return path
+
+
+def _one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("wsshm-rt: error: "), proc.stderr
+    return lines[0]
+
+
+def test_predict_single_file_writes_alpha_and_rgba(tmp_path, tiny_onnx):
+    rgb, _ = make_portrait(90, 70)
+    src = _write(tmp_path / "me.jpg", rgb)
+    proc = wsshm("predict", src, "-o", tmp_path / "out", "--model", tiny_onnx, "--short-side", 64)
+    assert proc.returncode == 0, proc.stderr
+    alpha = cv2.imread(str(tmp_path / "out/me.alpha.png"), cv2.IMREAD_UNCHANGED)
+    rgba = cv2.imread(str(tmp_path / "out/me.rgba.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (90, 70) and rgba.shape == (90, 70, 4)
+    assert np.array_equal(rgba[:, :, 3], alpha)
+    assert not (tmp_path / "out/me.composite.png").exists()
+
+
+def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        _write(folder / f"good{i}.png", make_portrait(64, 48, seed=i)[0])
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    (folder / "empty.png").write_bytes(b"")
+    proc = wsshm("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64,
+                 "--background", "#00ff00")
+    assert proc.returncode == 1, proc.stderr
+    assert "corrupt.jpg" in proc.stderr and "empty.png" in proc.stderr and "Traceback" not in proc.stderr
+    for i in range(3):
+        for kind in ("alpha", "rgba", "composite"):
+            assert (tmp_path / f"out/good{i}.{kind}.png").is_file()
+    assert not list((tmp_path / "out").glob("corrupt*")) and not list((tmp_path / "out").glob(".*"))
+
+
+def test_predict_glob_and_composite_colour(tmp_path, tiny_onnx):
+    for i in range(2):
+        _write(tmp_path / f"a{i}.png", make_portrait(64, 48, seed=i)[0])
+    proc = wsshm("predict", str(tmp_path / "a*.png"), "-o", tmp_path / "out", "-m", tiny_onnx,
+                 "--short-side", 64, "--outputs", "composite", "-b", "#ff0000")
+    assert proc.returncode == 0, proc.stderr
+    comp = cv2.imread(str(tmp_path / "out/a0.composite.png"))
+    assert comp.shape == (64, 48, 3)
+    assert not (tmp_path / "out/a0.alpha.png").exists()
+
+
+def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
+    rgb, _ = make_portrait(64, 48)
+    good = _write(tmp_path / "good.png", rgb)
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    _write(tmp_path / "one.png", rgb[:1, :1])
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    m = ["-m", tiny_onnx]
+    cases = {
+        "does not exist": ("predict", tmp_path / "missing.jpg", "-o", tmp_path / "o", *m),
+        "holds no images": ("predict", tmp_path / "empty_dir", "-o", tmp_path / "o", *m),
+        "not a readable image": ("predict", tmp_path / "corrupt.jpg", "-o", tmp_path / "o", *m),
+        "empty (0 bytes)": ("predict", tmp_path / "zero.jpg", "-o", tmp_path / "o", *m),
+        "1x1 pixels": ("predict", tmp_path / "one.png", "-o", tmp_path / "o", *m),
+        "not a loadable ONNX model": ("predict", good, "-o", tmp_path / "o", "-m", tmp_path / "notes.txt"),
+        "cannot write to output folder": ("predict", good, "-o", tmp_path / "blocker" / "out", *m),
+    }
+    for expected, args in cases.items():
+        line = _one_line_error(wsshm(*args))
+        assert expected in line, line
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_export_command_and_wrong_weights(tmp_path, tiny_weights):
+    proc = wsshm("export", "--weights", tiny_weights, "-o", tmp_path / "m.onnx")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.onnx").stat().st_size > 1_000_000
+    (tmp_path / "bad.safetensors").write_bytes(b"PK\x03\x04 pretending to be a torch.save zip")
+    assert "never unpickles" in _one_line_error(wsshm("export", "--weights", tmp_path / "bad.safetensors",
+                                                      "-o", tmp_path / "x.onnx"))
+    assert "does not match" in _one_line_error(wsshm("export", "--weights", tiny_weights, "--model", "r18",
+                                                     "-o", tmp_path / "x.onnx"))
+    assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.slow
+def test_huge_image_stays_under_2gb(tmp_path, tiny_onnx):
+    """A 10000x10000 photo is downscaled before inference; the alpha is upscaled after."""
+    src = tmp_path / "big.jpg"
+    # Made in a child process: a forked child inherits its parent's peak RSS, which would spoil the measure.
+    make = ("import numpy as np, cv2, sys\n"
+            "row = np.linspace(0, 255, 10000, dtype=np.float32)\n"
+            "img = np.empty((10000, 10000, 3), np.uint8)\n"
+            "img[:, :, 0] = row[:, None]; img[:, :, 1] = row[None, :]; img[:, :, 2] = 128\n"
+            "assert cv2.imwrite(sys.argv[1], img)\n")
+    subprocess.run([sys.executable, "-c", make, str(src)], check=True)
+    code = ("import resource, sys\nfrom wsshm_rt.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nfinally:\n"
+            "    print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code, "predict", str(src), "-o", str(tmp_path / "out"),
+                           "-m", str(tiny_onnx), "--outputs", "alpha,rgba"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rss_kb = int(proc.stderr.split("maxrss_kb")[-1])
+    assert rss_kb < 2 * 1024 * 1024, f"peak memory {rss_kb / 1024:.0f} MB"
+    alpha = cv2.imread(str(tmp_path / "out/big.alpha.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (10000, 10000)

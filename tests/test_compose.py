@@ -1,0 +1,206 @@
+import cv2
+import numpy as np
+import pytest
+
+from wsshm_rt import compose as C
+from wsshm_rt.errors import WsshmError
+from wsshm_rt.images import save_image
+
+RED, GREEN, BLUE = np.array([255, 0, 0.0]), np.array([0, 255, 0.0]), np.array([0, 0, 255.0])
+
+
+def _random_image(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _band_scene(size=256, band=6):
+    """Red foreground on the left, green background on the right, alpha 0.5 in a vertical band between."""
+    alpha = np.zeros((size, size), np.float32)
+    alpha[:, :size // 2] = 1.0
+    alpha[:, size // 2 - band // 2:size // 2 + band // 2] = 0.5
+    a = alpha[..., None]
+    image = np.rint(a * RED + (1 - a) * GREEN).astype(np.uint8)
+    return image, alpha
+
+
+# ---- small helpers
+
+
+def test_alpha_to_uint8_rounds_and_clips():
+    alpha = np.array([[0.0, 0.5, 1.0, 1.2, -0.1, 0.002]], np.float32)
+    assert C.alpha_to_uint8(alpha).tolist() == [[0, 128, 255, 255, 0, 1]]
+    assert C.alpha_to_uint8(alpha).dtype == np.uint8
+
+
+def test_blur_box_sizes_scale_with_the_long_side():
+    assert C.blur_box_sizes(1024, 768) == (91, 7)
+    wide, fine = C.blur_box_sizes(2048, 100)
+    assert wide == 183 and fine == 15 and wide % 2 == 1 and fine % 2 == 1
+    assert C.blur_box_sizes(16, 16) == (3, 3)
+
+
+# ---- parse_background
+
+
+@pytest.mark.parametrize("spec, rgb", [("#00ff00", (0, 255, 0)), ("#0F0", (0, 255, 0)), ("green", (0, 255, 0)),
+                                       (" Gray ", (128, 128, 128)), ("10, 20,30", (10, 20, 30)),
+                                       ((1, 2, 3), (1, 2, 3))])
+def test_parse_background_colours(spec, rgb):
+    bg = C.parse_background(spec)
+    assert bg.kind == "color" and bg.rgb == rgb
+
+
+def test_parse_background_blur_image_and_path(tmp_path):
+    assert C.parse_background("blur") == C.Background("blur", radius=None)
+    assert C.parse_background("blur:25").radius == 25.0
+    image = _random_image(12, 20)
+    assert C.parse_background(image).image.shape == (12, 20, 3)
+    path = tmp_path / "bg.png"
+    save_image(path, image)
+    for spec in (str(path), path):
+        bg = C.parse_background(spec)
+        assert bg.kind == "image" and np.array_equal(bg.image, image)
+    assert C.parse_background(bg) is bg
+
+
+@pytest.mark.parametrize("spec", ["notacolour", "#12", "#gg0000", "1,2,300", "1,2,x", "blur:-3", "blur:x",
+                                  "missing_dir/missing.png", (1, 2, 256), 3.5])
+def test_parse_background_errors_are_one_sentence(spec):
+    with pytest.raises(WsshmError) as info:
+        C.parse_background(spec)
+    assert "\n" not in str(info.value) and len(str(info.value)) > 10
+
+
+# ---- compositing
+
+
+def test_compositing_formula_with_a_known_foreground():
+    fg = _random_image(20, 24, seed=1)
+    alpha = np.random.default_rng(2).random((20, 24), dtype=np.float32)
+    out = C.replace_background(fg, alpha, "#204060", estimate_fg=False)
+    a = alpha[..., None]
+    expected = a * fg + (1 - a) * np.array([0x20, 0x40, 0x60])
+    assert np.abs(out - expected).max() <= 0.51
+
+
+@pytest.mark.parametrize("estimate_fg", [True, False])
+def test_alpha_one_keeps_the_image_and_alpha_zero_gives_the_background(estimate_fg):
+    image = _random_image(32, 40)
+    ones, zeros = np.ones((32, 40), np.float32), np.zeros((32, 40), np.float32)
+    assert np.array_equal(C.replace_background(image, ones, "blue", estimate_fg), image)
+    assert (C.replace_background(image, zeros, "blue", estimate_fg) == [0, 0, 255]).all()
+
+
+def test_constant_image_is_its_own_foreground():
+    image = np.full((30, 30, 3), (10, 200, 90), np.uint8)
+    alpha = np.random.default_rng(0).random((30, 30), dtype=np.float32)
+    assert np.array_equal(C.estimate_foreground(image, alpha), image)
+
+
+def test_foreground_estimation_removes_the_old_background_colour():
+    image, alpha = _band_scene()
+    band = alpha == 0.5
+    fg = C.estimate_foreground(image, alpha)
+    est_err = np.linalg.norm(fg[band] - RED, axis=1).mean()
+    raw_err = np.linalg.norm(image[band] - RED, axis=1).mean()
+    assert est_err < 0.4 * raw_err
+    assert np.array_equal(fg[alpha == 1], image[alpha == 1])
+
+
+def test_new_background_composite_is_closer_with_estimation():
+    image, alpha = _band_scene()
+    a = alpha[..., None]
+    truth = a * RED + (1 - a) * BLUE
+    with_est = C.replace_background(image, alpha, "blue")
+    raw = C.replace_background(image, alpha, "blue", estimate_fg=False)
+    assert np.abs(with_est - truth).mean() < 0.4 * np.abs(raw - truth).mean()
+
+
+def test_cutout_rgba():
+    image, alpha = _band_scene(64)
+    rgba = C.cutout_rgba(image, alpha)
+    assert rgba.shape == (64, 64, 4) and rgba.dtype == np.uint8
+    assert np.array_equal(rgba[..., 3], C.alpha_to_uint8(alpha))
+    assert np.array_equal(rgba[..., :3], C.estimate_foreground(image, alpha))
+    assert np.array_equal(C.cutout_rgba(image, alpha, foreground=False)[..., :3], image)
+    given = _random_image(64, 64)
+    assert np.array_equal(C.cutout_rgba(image, alpha, foreground=given)[..., :3], given)
+
+
+def test_mismatched_alpha_is_a_user_error():
+    with pytest.raises(WsshmError):
+        C.replace_background(_random_image(10, 10), np.zeros((10, 11), np.float32), "red")
+
+
+# ---- backgrounds
+
+
+@pytest.mark.parametrize("frame", [(100, 100), (200, 100), (30, 60), (25, 25), (60, 20)])
+def test_cover_keeps_aspect_and_fills_the_frame(frame):
+    h, w = 50, 100
+    yy, xx = np.mgrid[0:h, 0:w]
+    bg = np.stack([2 * xx, 4 * yy, np.zeros_like(xx)], axis=2).astype(np.uint8)  # R = 2x, G = 4y
+    out = C.fit_cover(bg, *frame).astype(float)
+    assert out.shape == frame + (3,)
+    fh, fw = frame
+    rows, cols = slice(fh // 4, fh - fh // 4), slice(fw // 4, fw - fw // 4)
+    slope_x = np.polyfit(np.arange(fw)[cols], out[fh // 2, cols, 0], 1)[0]
+    slope_y = np.polyfit(np.arange(fh)[rows], out[rows, fw // 2, 1], 1)[0]
+    assert slope_x / slope_y == pytest.approx(0.5, rel=0.08)  # same scale on both axes
+    assert out[fh // 2, fw // 2, 0] == pytest.approx(99, abs=4)  # centred
+    assert out[fh // 2, fw // 2, 1] == pytest.approx(98, abs=6)
+    # it fills: one axis spans the whole source, the other is a centre crop (no replicated border)
+    assert out[fh // 2, 0, 0] < 30 or out[0, fw // 2, 1] < 30
+
+
+def test_image_background_is_covered_behind_the_person():
+    bg = np.zeros((10, 30, 3), np.uint8)
+    bg[:, :, 2] = 250
+    out = C.replace_background(_random_image(40, 40), np.zeros((40, 40), np.float32), bg)
+    assert (out == [0, 0, 250]).all()
+
+
+def test_blur_background_is_a_gaussian_blur_of_the_image():
+    image = _random_image(64, 64)
+    out = C.replace_background(image, np.zeros((64, 64), np.float32), "blur:9")  # sigma = radius / 3
+    assert np.abs(out.astype(int) - cv2.GaussianBlur(image, (0, 0), 3)).max() <= 1
+
+
+def test_wide_blur_through_the_reduced_resolution_path_is_close():
+    rng = np.random.default_rng(0)
+    image = cv2.resize(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8), (96, 96), interpolation=cv2.INTER_CUBIC)
+    out = C.replace_background(image, np.zeros((96, 96), np.float32), "blur:60")  # worked at 1/10 resolution
+    ref = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 20)
+    assert np.abs(out - ref).mean() < 3
+
+
+# ---- strips: large frames are processed in bands that must match the whole-frame result
+
+
+@pytest.mark.parametrize("background", ["red", "blur", "blur:7", "image", "big_image"])
+def test_strip_processing_matches_whole_frame(background):
+    image = _random_image(70, 50, seed=3)
+    alpha = np.random.default_rng(4).random((70, 50), dtype=np.float32)
+    spec = {"image": _random_image(9, 17, seed=5), "big_image": _random_image(300, 200, seed=6)}.get(background,
+                                                                                                     background)
+    whole = C.replace_background(image, alpha, spec, strip_rows=10_000)
+    strips = C.replace_background(image, alpha, spec, strip_rows=7)
+    assert np.abs(whole.astype(int) - strips).max() <= 1
+    assert np.abs(C.estimate_foreground(image, alpha, strip_rows=5).astype(int)
+                  - C.estimate_foreground(image, alpha)).max() <= 1
+
+
+def test_strip_processing_matches_on_the_reduced_resolution_path(monkeypatch):
+    # Force the coarse wide pass and blur (as on a huge photo) on a small frame.
+    monkeypatch.setattr(C, "WIDE_WORK_SIDE", 16)
+    monkeypatch.setattr(C, "BLUR_WORK_SIDE", 16)
+    image, alpha = _band_scene(96, band=4)
+    whole = C.replace_background(image, alpha, "blur", strip_rows=10_000)
+    strips = C.replace_background(image, alpha, "blur", strip_rows=9)
+    assert np.abs(whole.astype(int) - strips).max() <= 1
+    fg = C.estimate_foreground(image, alpha, strip_rows=11)
+    assert np.abs(fg.astype(int) - C.estimate_foreground(image, alpha)).max() <= 1
+    assert np.array_equal(fg[alpha == 1], image[alpha == 1])
+    band = alpha == 0.5
+    assert np.linalg.norm(fg[band] - RED, axis=1).mean() < np.linalg.norm(image[band] - RED, axis=1).mean()
