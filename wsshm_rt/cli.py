@@ -54,7 +54,8 @@ def predict(
                                 "(+composite with --background)."),
     engine: Engine = typer.Option(Engine.auto, help="Inference engine."),
     device: Device = typer.Option(Device.auto, help="Inference device."),
-    short_side: int = typer.Option(512, help="Shorter side the image is resized to for inference."),
+    short_side: Optional[int] = typer.Option(None, help="Shorter side the image is resized to for inference "
+                                             "[default: the model's recommendation, else 512]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""

@@ -1,10 +1,89 @@
-"""CLI commands for the video area; registered on the main typer app by `wsshm_rt.cli`.
+"""CLI commands for the video area (``video``, ``webcam``); registered on the main typer app by `wsshm_rt.cli`.
 
-Heavy imports (torch, av, ...) happen inside the command functions, never at module import.
+Heavy imports (av, onnxruntime, ...) happen inside the command functions, never at module import.
 """
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
+def _matter(model, engine, device, short_side, threads):
+    from .matter import Matter
+
+    return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads)
+
+
+def _report(result) -> None:
+    where = f" -> {result.output}" if result.output else ""
+    dropped = f", {result.dropped} stale camera frames dropped" if result.dropped else ""
+    typer.echo(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} FPS){dropped}{where}", err=True)
+    if result.interrupted:
+        typer.echo("stopped by Ctrl-C; the output holds the frames processed so far", err=True)
+    if result.truncated:
+        typer.echo("warning: the input ended early (truncated or corrupt); the output holds the frames read",
+                   err=True)
+
+
+def video(
+    source: str = typer.Argument(..., help="Input video file, or a folder of images (frames in name order)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv/.webm/.avi, or a folder "
+                                "(PNG sequence)."),
+    background: Optional[str] = typer.Option(None, "--background", "-b", help="Colour ('#00ff00'), 'blur' or an "
+                                             "image path. Default: green."),
+    alpha: bool = typer.Option(False, "--alpha", help="Write RGBA instead of a composite: .webm (VP9), .mov "
+                               "(ProRes 4444), .mkv (FFV1) or a folder of RGBA PNGs."),
+    matte: bool = typer.Option(False, "--matte", help="Write the alpha matte itself as a grey video."),
+    smooth: bool = typer.Option(False, "--smooth", help="Motion-gated temporal smoothing of the alpha."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
+    short_side: int = typer.Option(512, help="Shorter side of the frame for inference (alpha is upsampled "
+                                   "edge-aware)."),
+    engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
+    fps: Optional[float] = typer.Option(None, help="Frame rate for a folder of images (default 25)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+):
+    """Replace the background of a video (audio is kept), or write it with an alpha channel."""
+    from .errors import WsshmError
+    from .video import matte_video
+
+    if alpha and matte:
+        raise WsshmError("choose one of --alpha and --matte")
+    if background is not None and (alpha or matte):
+        raise WsshmError("--background makes a composite; it cannot be combined with --alpha or --matte")
+    mode = "rgba" if alpha else "matte" if matte else "composite"
+    result = matte_video(source, output, _matter(model, engine, device, short_side, threads), background,
+                         mode=mode, smooth=smooth, progress=progress, fps=fps)
+    _report(result)
+
+
+def webcam(
+    background: Optional[list[str]] = typer.Option(None, "--background", "-b", help="Background(s) to cycle "
+                                                   "with 'b' (then green and blur): colours, 'blur', image paths. "
+                                                   "Repeat the option for several."),
+    source: str = typer.Option("0", "--source", "-s", help="Camera index, video file or image folder."),
+    window: bool = typer.Option(True, "--window/--no-window", help="Show the live window (needs a display)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also record the composite to this file "
+                                          "or folder."),
+    smooth: bool = typer.Option(False, "--smooth", help="Motion-gated temporal smoothing of the alpha."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
+    short_side: int = typer.Option(256, help="Shorter side for inference (lower is faster; 256-384 for live use)."),
+    engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
+    max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
+):
+    """Live background replacement: camera -> matte -> composite. Keys: b background, a alpha view, q quit."""
+    from .video import run_webcam
+
+    result = run_webcam(_matter(model, engine, device, short_side, threads), source, background or [], window, output,
+                        smooth, max_frames=max_frames)
+    _report(result)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to `app`."""
+    app.command()(video)
+    app.command()(webcam)

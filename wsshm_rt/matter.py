@@ -20,6 +20,7 @@ log = logging.getLogger("wsshm_rt")
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_MODEL = "wsshm-r18-0.5.onnx"
+DEFAULT_SHORT_SIDE = 512
 
 
 def default_model_path() -> Path:
@@ -35,20 +36,23 @@ class Matter:
 
     model: path to ``.onnx``, ``.safetensors`` (torch engine) or ``.engine`` (TensorRT); None = bundled default.
     engine: "auto" | "onnxruntime" | "tensorrt" | "torch".  device: "auto" | "cpu" | "cuda".
-    short_side: the shorter side the image is resized to before inference (METHOD.md: 512).
+    short_side: the shorter side the image is resized to before inference; None = the model's own
+        recommendation (its ``short_side`` metadata), else 512 as in METHOD.md.
     threads: CPU threads for inference (None = the engine's default).
     """
 
-    def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int = 512,
+    def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int | None = None,
                  threads: int | None = None, max_long_side: int = 2048):
-        if short_side < 32:
-            raise WsshmError(f"short_side must be at least 32, not {short_side}")
         self.model_path = default_model_path() if model is None else Path(model)
         if not self.model_path.exists():
             raise WsshmError(f"model file {self.model_path} does not exist")
         if self.model_path.is_dir():
             raise WsshmError(f"model {self.model_path} is a folder; pass the .onnx or .safetensors file")
         self.engine = open_engine(self.model_path, engine, device, threads)
+        if short_side is None:
+            short_side = int(self.engine.metadata.get("short_side", DEFAULT_SHORT_SIDE))
+        if short_side < 32:
+            raise WsshmError(f"short_side must be at least 32, not {short_side}")
         self.short_side, self.max_long_side = short_side, max_long_side
         from .weights import normalisation
 

@@ -1,0 +1,324 @@
+"""Video: sources/sinks and codecs, the threaded pipeline, alpha filters and dtSSD, the video/webcam CLI.
+
+Everything runs on short generated clips (12-16 frames at 96x128 with a sine-tone track) and an untrained
+r18-0.5 at a 64 px short side: the tests check plumbing, not matte quality.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from wsshm_rt.errors import WsshmError  # noqa: E402
+from wsshm_rt.video import LatestSlot, matte_video, run_webcam  # noqa: E402
+from wsshm_rt.video_filters import MotionGatedSmoother, dtssd, guided_upsample  # noqa: E402
+from wsshm_rt.video_io import VideoFileSource  # noqa: E402
+from wsshm_rt.video_synth import moving_ellipse, write_clip  # noqa: E402
+
+FRAMES = 12
+
+
+@pytest.fixture(scope="session")
+def video_model(tmp_path_factory):
+    from wsshm_rt.export.api import export_onnx_file
+
+    return export_onnx_file(tmp_path_factory.mktemp("video-model") / "r18-0.5.onnx", model="r18-0.5")
+
+
+@pytest.fixture(scope="session")
+def matter(video_model):
+    from wsshm_rt.matter import Matter
+
+    return Matter(video_model, short_side=64)
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory):
+    """The same 12-frame clip as .mp4 (H.264 + AAC) and .mkv (streamable, for truncation)."""
+    folder = tmp_path_factory.mktemp("clips")
+    frames, _ = moving_ellipse(FRAMES, 96, 128)
+    for suffix in (".mp4", ".mkv"):
+        write_clip(folder / f"clip{suffix}", frames)
+    return folder
+
+
+def decode(path, decoder: str | None = None):
+    """All video frames of ``path`` (optionally through a named decoder), and the container's audio streams."""
+    with av.open(str(path)) as c:
+        audio = [(s.codec_context.name, _duration(c, s)) for s in c.streams.audio]
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        if decoder is None:
+            return list(c.decode(stream)), audio
+        ctx = av.codec.CodecContext.create(decoder, "r")
+        frames = [f for p in c.demux(stream) if p.size for f in ctx.decode(p)]
+        return frames, audio
+
+
+def _duration(container, stream) -> float:
+    """Seconds from the first to the end of the last packet of ``stream``."""
+    packets = [p for p in container.demux(stream) if p.pts is not None]
+    return float((packets[-1].pts + packets[-1].duration - packets[0].pts) * stream.time_base)
+
+
+def no_temp_files(folder) -> bool:
+    return not [p for p in folder.iterdir() if ".tmp" in p.name]
+
+
+# ---------------------------------------------------------------- dtSSD, smoothing, guided upsampling
+
+
+def test_dtssd_known_values():
+    true = [np.zeros((4, 4)), np.full((4, 4), 0.5), np.full((4, 4), 0.5)]
+    assert dtssd(true, true) == 0.0
+    offset = [a + 0.2 for a in true]  # a constant error does not flicker
+    assert dtssd(offset, true) == pytest.approx(0.0, abs=1e-9)
+    pred = [np.zeros((4, 4)), np.full((4, 4), 0.6), np.full((4, 4), 0.5)]  # changes of +0.6, -0.1 vs +0.5, 0
+    assert dtssd(pred, true) == pytest.approx(100 * (0.1 + 0.1) / 2)
+
+
+def test_dtssd_flickering_worse_than_stable():
+    rng = np.random.default_rng(0)
+    true = [np.full((8, 8), 0.5)] * 6
+    stable = [t + 0.05 for t in true]
+    flicker = [t + rng.normal(0, 0.05, t.shape) for t in true]
+    assert dtssd(flicker, true) > dtssd(stable, true) + 1.0
+
+
+def test_smoothing_cuts_flicker_on_static_noisy_alpha():
+    rng = np.random.default_rng(1)
+    frame = np.full((32, 32), 0.4, np.float32)
+    true = [np.full((32, 32), 0.5, np.float32)] * 20
+    noisy = [np.clip(t + rng.normal(0, 0.1, t.shape), 0, 1).astype(np.float32) for t in true]
+    smoother = MotionGatedSmoother(0.7)
+    smoothed = [smoother(a, frame) for a in noisy]
+    assert dtssd(smoothed, true) < 0.6 * dtssd(noisy, true)
+
+
+def test_smoothing_does_not_smear_a_moving_edge():
+    """A bright square moving 3 px a frame: the smoothed alpha's edge stays within a pixel of the true edge."""
+    smoother = MotionGatedSmoother(0.9)
+    for i in range(10):
+        alpha = np.zeros((32, 64), np.float32)
+        alpha[:, : 10 + 3 * i] = 1.0
+        frame = 0.2 + 0.6 * alpha
+        out = smoother(alpha, frame)
+        edge = (out[16] > 0.5).sum()  # columns inside the person on one row
+        assert abs(edge - (10 + 3 * i)) <= 1
+    # and without the motion gate (threshold huge) the same EMA does smear
+    ema = MotionGatedSmoother(0.9, threshold=1e9)
+    for i in range(10):
+        alpha = np.zeros((32, 64), np.float32)
+        alpha[:, : 10 + 3 * i] = 1.0
+        out = ema(alpha, 0.2 + 0.6 * alpha)
+    assert abs((out[16] > 0.5).sum() - 37) > 3
+
+
+def test_guided_upsample_follows_image_edges():
+    big = np.zeros((64, 64), np.float32)
+    big[:, 29:] = 1.0  # an edge that does not sit on the 4x grid
+    frame = np.repeat((40 + 180 * big)[..., None], 3, axis=2).astype(np.uint8)
+    import cv2
+
+    small = cv2.resize(big, (16, 16), interpolation=cv2.INTER_AREA)
+    bilinear = cv2.resize(small, (64, 64), interpolation=cv2.INTER_LINEAR)
+    guided = guided_upsample(small, frame)
+    assert guided.shape == (64, 64) and guided.dtype == np.float32
+    assert np.abs(guided - big).mean() < 0.5 * np.abs(bilinear - big).mean()
+
+
+def test_latest_slot_keeps_only_the_newest():
+    slot = LatestSlot()
+    for i in range(5):
+        slot.put(i)
+    assert slot.get(timeout=1) == 4 and slot.dropped == 4
+
+
+# ---------------------------------------------------------------- files in, files out
+
+
+def test_composite_keeps_frame_count_and_audio(clips, matter, tmp_path):
+    out = tmp_path / "green.mp4"
+    result = matte_video(clips / "clip.mp4", out, matter, background="#00ff00", progress=False)
+    frames, audio = decode(out)
+    assert result.frames == len(frames) == FRAMES and not result.truncated
+    assert frames[0].width == 128 and frames[0].height == 96
+    assert len(audio) == 1 and audio[0][0] == "aac"  # copied as is
+    assert audio[0][1] == pytest.approx(FRAMES / 25, abs=0.1)
+    assert no_temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("suffix, decoder, pix_fmt", [(".webm", "libvpx-vp9", "yuva420p"),
+                                                      (".mov", None, "yuva444p"), (".mkv", None, "yuva420p")])
+def test_alpha_video_has_an_alpha_channel(clips, matter, tmp_path, suffix, decoder, pix_fmt):
+    out = tmp_path / f"alpha{suffix}"
+    matte_video(clips / "clip.mp4", out, matter, alpha=True, progress=False)
+    frames, audio = decode(out, decoder)
+    assert len(frames) == FRAMES
+    assert frames[0].format.name.startswith(pix_fmt)
+    assert frames[0].to_ndarray(format="rgba").shape == (96, 128, 4)
+    assert len(audio) == 1 and audio[0][1] == pytest.approx(FRAMES / 25, abs=0.1)  # .webm: transcoded to Opus
+
+
+def test_webm_alpha_is_read_back_by_our_source(clips, matter, tmp_path):
+    out = tmp_path / "alpha.webm"
+    matte_video(clips / "clip.mp4", out, matter, alpha=True, progress=False)
+    src = VideoFileSource(out)
+    assert src._decoder.name == "libvpx-vp9" and len(list(src)) == FRAMES
+    src.close()
+
+
+def test_png_sequence_is_rgba(clips, matter, tmp_path):
+    import cv2
+
+    out = tmp_path / "frames"
+    matte_video(clips / "clip.mp4", out, matter, alpha=True, progress=False)
+    files = sorted(out.glob("frame_*.png"))
+    assert len(files) == FRAMES
+    assert cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED).shape == (96, 128, 4)
+
+
+def test_truncated_video_keeps_the_frames_read(clips, matter, tmp_path):
+    data = (clips / "clip.mkv").read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out.mp4"
+    result = matte_video(cut, out, matter, progress=False)
+    frames, _ = decode(out)
+    assert 0 < result.frames == len(frames) < FRAMES and result.truncated
+    assert no_temp_files(tmp_path)
+
+
+def _failing_decoder(src, after: int):
+    real, count = src._decoder, [0]
+
+    class Failing:
+        name = real.name
+
+        def decode(self, packet):
+            for frame in real.decode(packet):
+                if count[0] >= after:
+                    raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+                count[0] += 1
+                yield frame
+
+    src._decoder = Failing()
+
+
+def _open_failing_after(after: int):
+    from wsshm_rt.video_io import open_source
+
+    def open_failing(spec, fps=None):
+        src = open_source(spec, fps)
+        _failing_decoder(src, after)
+        return src
+
+    return open_failing
+
+
+def test_decode_error_mid_stream_ends_gracefully(clips, matter, tmp_path, monkeypatch):
+    from wsshm_rt import video
+
+    monkeypatch.setattr(video, "open_source", _open_failing_after(5))
+    out = tmp_path / "out.webm"
+    result = matte_video(clips / "clip.mp4", out, matter, progress=False)
+    assert result.frames == 5 and result.truncated
+    assert len(decode(out)[0]) == 5
+    assert no_temp_files(tmp_path)
+
+
+def test_zero_frames_is_an_error_and_leaves_no_file(clips, matter, tmp_path, monkeypatch):
+    from wsshm_rt import video
+
+    monkeypatch.setattr(video, "open_source", _open_failing_after(0))
+    with pytest.raises(WsshmError, match="no video frames"):
+        matte_video(clips / "clip.mp4", tmp_path / "zero.mp4", matter, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_inputs_are_one_sentence_errors(matter, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video" * 50)
+    with pytest.raises(WsshmError, match="not a readable video"):
+        matte_video(junk, tmp_path / "o.mp4", matter, progress=False)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(WsshmError, match="empty"):
+        matte_video(tmp_path / "empty.mp4", tmp_path / "o.mp4", matter, progress=False)
+    with pytest.raises(WsshmError, match="does not exist"):
+        matte_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", matter, progress=False)
+    with pytest.raises(WsshmError, match="unsupported output"):
+        matte_video(junk, tmp_path / "o.gif", matter, progress=False)
+    with pytest.raises(WsshmError, match="cannot hold an alpha"):
+        matte_video(junk, tmp_path / "o.mp4", matter, alpha=True, progress=False)
+
+
+def test_missing_camera_names_source(matter, tmp_path):
+    with pytest.raises(WsshmError, match="--source"):
+        run_webcam(matter, source=37, window=False, output=tmp_path / "o.mp4")
+
+
+def test_window_on_headless_machine(matter, clips, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(WsshmError, match="--no-window --output"):
+        run_webcam(matter, source=clips / "clip.mp4", window=True)
+
+
+def test_window_keys_cycle_and_quit(clips, matter, monkeypatch):
+    """The window loop with cv2's GUI faked: 'b' cycles the background, 'a' shows alpha, 'q' quits."""
+    import cv2
+
+    from wsshm_rt import video, video_window
+
+    keys, shown, picked = iter([ord("b"), ord("a"), ord("q")]), [], []
+    monkeypatch.setattr(video, "check_gui", lambda: None)
+    monkeypatch.setattr(video_window, "check_gui", lambda: None)
+    monkeypatch.setattr(cv2, "imshow", lambda title, img: shown.append(img))
+    monkeypatch.setattr(cv2, "waitKey", lambda ms: next(keys))
+    monkeypatch.setattr(cv2, "getWindowProperty", lambda *a: 1.0)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda *a: None)
+    real_controls = video.Controls
+
+    def recording_controls(backgrounds):
+        picked.append(real_controls(backgrounds))
+        return picked[-1]
+
+    monkeypatch.setattr(video, "Controls", recording_controls)
+    result = run_webcam(matter, source=clips / "clip.mp4", backgrounds=["#0000ff"], window=True)
+    assert result.frames == len(shown) == 3 and shown[0].shape == (96, 128, 3)
+    controls = picked[0]
+    assert [b.kind for b in controls.backgrounds] == ["color", "color", "blur"]
+    assert controls.index == 1 and controls.show_alpha
+
+
+def test_headless_webcam_pipeline_on_a_file(clips, matter, tmp_path):
+    out = tmp_path / "live.mp4"
+    result = run_webcam(matter, source=clips / "clip.mp4", backgrounds=["blur"], window=False, output=out,
+                        smooth=True, progress=False)
+    assert result.frames == len(decode(out)[0]) == FRAMES
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_video_green(clips, video_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from wsshm_rt.cli import app
+
+    out = tmp_path / "talk-green.mp4"
+    res = CliRunner().invoke(app, ["video", str(clips / "clip.mp4"), "-o", str(out), "--background", "#00ff00",
+                                   "--model", str(video_model), "--short-side", "64", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert len(decode(out)[0]) == FRAMES
+
+
+def test_cli_user_error_exits_2(video_model, tmp_path, capsys):
+    from wsshm_rt.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["webcam", "--source", "37", "--no-window", "-o", str(tmp_path / "o.mp4"), "-m", str(video_model)])
+    assert exc.value.code == 2
+    assert "no camera found at index 37" in capsys.readouterr().err
