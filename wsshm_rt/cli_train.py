@@ -1,10 +1,89 @@
 """CLI commands for the train area; registered on the main typer app by `wsshm_rt.cli`.
 
-Heavy imports (torch, av, ...) happen inside the command functions, never at module import.
+`wsshm-rt train pretrain|teacher|student` take one flag per field of the flat TrainConfig (generated from the
+dataclass, so flags and config never drift apart), plus --config and --preset. `wsshm-rt eval` scores weights.
+Heavy imports (torch, ...) happen inside the command functions, never at module import.
 """
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from pathlib import Path
+from typing import Optional
 
 import typer
 
+from .training.config import STAGES, TrainConfig
+
+STAGE_HELP = {
+    "pretrain": "Stage 1: pre-train on segmentation masks (MSE). Paper: r101, lr 1e-4, 200K iters.",
+    "teacher": "Stage 2: fine-tune the teacher on matte composites (L1 + Laplacian + boundary BCE). lr 5e-5, 10K.",
+    "student": "Stage 3: train the student with Matte Label Blending from a frozen (EMA) teacher. lr 5e-5, 20K.",
+}
+
+
+def _config_params() -> list[inspect.Parameter]:
+    """One keyword parameter per config field, default None meaning "not given on the command line"."""
+    params = []
+    for f in fields(TrainConfig):
+        if f.name == "stage":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(f.default)
+        decls = [f"{flag}/--no-{f.name.replace('_', '-')}"] if kind is bool else [flag]
+        opt = typer.Option(None, *decls, help=f"{f.metadata['help']} [default: {f.default!r}]", show_default=False)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt,
+                                        annotation=Optional[kind]))
+    return params
+
+
+def _stage_command(stage: str):
+    def command(config: Optional[Path] = None, preset: Optional[str] = None, **flags):
+        from .training.config import resolve_config
+        from .training.loop import train
+
+        cfg = resolve_config(stage, preset, config, flags)
+        summary = train(cfg)
+        if summary["replica_digests"] and len(set(summary["replica_digests"])) != 1:
+            typer.echo("wsshm-rt: warning: DDP replicas ended with different weights", err=True)
+
+    extra = [
+        inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
+                          default=typer.Option(None, "--config", help="YAML file of option: value overrides.")),
+        inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                          default=typer.Option(None, "--preset", help="'small': minutes on a CPU; 'paper': defaults.")),
+    ]
+    params = extra + _config_params()
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__name__ = stage
+    command.__doc__ = STAGE_HELP[stage]
+    return command
+
+
+def eval_command(
+    weights: Path = typer.Option(..., "--weights", "-w", help="Weights to score (runs/x/best, x.safetensors)."),
+    data: Path = typer.Option(..., "--data", "-d", help="Segmentation or matte folder."),
+    backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Backgrounds for matte composites."),
+    kind: str = typer.Option("auto", "--kind", help="seg | matte | auto (from the folder layout)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    short_side: int = typer.Option(512, "--short-side", help="Test-time shorter side."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fixed composite backgrounds."),
+    limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
+):
+    """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte) or IoU, far MSE (seg)."""
+    from .training.evaluate import run_eval
+
+    _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit)
+    typer.echo(table)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to `app`."""
+    """Add `train <stage>` and `eval` to `app`."""
+    train_app = typer.Typer(no_args_is_help=True, help="Train: pretrain -> teacher -> student (METHOD.md).")
+    for stage in STAGES:
+        train_app.command(stage, help=STAGE_HELP[stage])(_stage_command(stage))
+    app.add_typer(train_app, name="train")
+    app.command("eval")(eval_command)

@@ -1,0 +1,113 @@
+"""Throughput benchmark: FLOP counting against hand-computed values, and a tiny end-to-end bench run."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from wsshm_rt.bench.flops import count_flops, count_params
+from wsshm_rt.bench.reference import MODNET_REFERENCE_MS, speedup_vs_modnet
+from wsshm_rt.bench.throughput import BenchConfig, format_report, parse_torch_variant, run_bench
+from wsshm_rt.bench.timing import summarise, time_interleaved, time_runs
+from wsshm_rt.errors import WsshmError
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2, padding=1,
+                                                                                            groups=4))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.encoder(x).mean((2, 3)))
+
+
+def test_flops_match_hand_count():
+    x = torch.zeros(2, 3, 16, 16)
+    flops = count_flops(Tiny(), x, {"encoder": "enc", "head": "dec"})
+    conv1 = 2 * (2 * 8 * 16 * 16) * (3 * 3 * 3)        # 2 x outputs x (Cin x k x k)
+    conv2 = 2 * (2 * 8 * 8 * 8) * (8 // 4 * 3 * 3)     # grouped: Cin/groups per output
+    linear = 2 * (2 * 2) * 8
+    assert flops == {"enc": conv1 + conv2, "dec": linear, "total": conv1 + conv2 + linear}
+
+
+def test_params_per_part():
+    params = count_params(Tiny())
+    assert params["encoder"] == (8 * 3 * 9 + 8) + (8 * 2 * 9 + 8)
+    assert params["head"] == 8 * 2 + 2 and params["total"] == params["encoder"] + params["head"]
+
+
+def test_timing_summary_and_runs():
+    s = summarise([4.0, 2.0, 3.0], batch=2)
+    assert s == {"median_ms": 3.0, "min_ms": 2.0, "max_ms": 4.0, "runs": 3, "fps": pytest.approx(2000 / 3)}
+    calls = []
+    assert len(time_runs(lambda: calls.append(1), runs=5, warmup=2)) == 5 and len(calls) == 7
+    times = time_interleaved({"a": lambda: None, "b": lambda: None}, runs=3, warmup=1)
+    assert set(times) == {"a", "b"} and all(len(v) == 3 for v in times.values())
+
+
+def test_modnet_reference_ratio():
+    assert speedup_vs_modnet(MODNET_REFERENCE_MS / 4) == pytest.approx(4.0)
+
+
+def test_torch_variant_parsing():
+    assert parse_torch_variant("eager") == frozenset()
+    assert parse_torch_variant("fp16+channels_last") == {"fp16", "channels_last"}
+    for bad in ("fp17", "fp16+bf16", ""):
+        with pytest.raises(WsshmError):
+            parse_torch_variant(bad)
+
+
+def _check_row(row):
+    for key in ("median_ms", "min_ms", "max_ms", "fps", "ms_per_image", "speedup_vs_modnet_ref"):
+        assert row[key] > 0, key
+    assert row["min_ms"] <= row["median_ms"] <= row["max_ms"] and row["runs"] == 2
+
+
+def test_bench_cli_json_and_plot(tmp_path, capsys):
+    from wsshm_rt.cli import main
+
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "r18-0.5", "--size", "64", "--runs", "2", "--warmup", "1", "--engines", "onnxruntime,torch",
+              "--torch-variants", "eager,fp16", "--batch", "1,2", "--json", str(out), "--plot", str(png)])
+    assert done.value.code == 0
+    report = json.loads(out.read_text())
+    assert set(report) == {"machine", "config", "models", "reference", "results", "skipped"}
+    assert png.stat().st_size > 1000
+    model = report["models"]["r18-0.5"]
+    assert model["paper_fps"] == {"v100": 328.9, "xeon_gold_5120": 43.7}
+    assert set(model["gflops"]) == {"encoder", "aspp", "decoder", "total"} and model["gflops"]["total"] > 0
+    assert model["params_m"]["total"] == pytest.approx(3.39, abs=0.01)
+    rows = {(r["engine"], r["variant"], r["mode"], r["batch"]) for r in report["results"]}
+    assert rows == {("onnxruntime", "cpu", "model_only", 1), ("onnxruntime", "cpu", "model_only", 2),
+                    ("onnxruntime", "cpu", "end_to_end", 1), ("torch", "eager", "model_only", 1),
+                    ("torch", "eager", "model_only", 2), ("torch", "eager", "end_to_end", 1)}
+    for row in report["results"]:
+        _check_row(row)
+    e2e = next(r for r in report["results"] if r["mode"] == "end_to_end")
+    assert set(e2e["stages_ms"]) == {"decode", "preprocess", "infer", "postprocess"}
+    assert [(s["variant"], "GPU-only" in s["reason"]) for s in report["skipped"]] == [("fp16", True)]
+    text = capsys.readouterr().out
+    assert "MODNet (measured on this machine by the project lead): 574 ms" in text and "paper Xeon" in text
+
+
+def test_bench_onnx_path_and_tensorrt_skip_on_cpu(tiny_onnx):
+    cfg = BenchConfig(models=[str(tiny_onnx)], engines=("onnxruntime", "tensorrt"), size=(64, 64), runs=2,
+                      warmup=1, end_to_end=False, costs=False)
+    report = run_bench(cfg, log=lambda _: None)
+    assert [r["model"] for r in report["results"]] == ["r18-0.5"] and report["results"][0]["arch"] == "r18-0.5"
+    assert {s["engine"] for s in report["skipped"]} == {"tensorrt"}
+    assert all("GPU" in s["reason"] for s in report["skipped"])
+    assert "tensorrt/fp16" in format_report(report)
+
+
+def test_bench_bad_input_is_one_clear_error(tmp_path):
+    with pytest.raises(WsshmError, match="unknown model"):
+        run_bench(BenchConfig(models=["r19"], size=(64, 64)))
+    with pytest.raises(WsshmError, match="unknown engine"):
+        run_bench(BenchConfig(engines=("openvino",)))
+    with pytest.raises(WsshmError, match="does not exist"):
+        run_bench(BenchConfig(models=[str(tmp_path / "nope.onnx")], size=(64, 64)))

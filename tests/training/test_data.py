@@ -1,0 +1,121 @@
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from wsshm_rt.errors import WsshmError
+from wsshm_rt.training import data
+from wsshm_rt.training.config import TrainConfig
+from wsshm_rt.training.data import SampleKey
+from wsshm_rt.training.sampler import MultiScaleBatchSampler, crop_sides
+
+from .conftest import make_matte, make_seg
+
+
+def test_pairs_layouts_and_bad_files(tmp_path, capsys):
+    root = make_seg(tmp_path / "p3m", n=4)
+    (root / "images").rename(root / "blurred_image")
+    (root / "masks").rename(root / "mask")
+    (root / "blurred_image" / "orphan.jpg").write_bytes((root / "blurred_image" / "s00.jpg").read_bytes())
+    (root / "blurred_image" / "s03.jpg").write_bytes(b"not a jpeg")
+    pairs = data.find_pairs(root, "segmentation")
+    assert [p.image.stem for p in pairs] == ["s00", "s01", "s02"]
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "1 unpaired and 1 unreadable" in err
+
+    ppm = make_matte(tmp_path / "ppm", n=2)
+    (ppm / "fg").rename(ppm / "image")
+    (ppm / "alpha").rename(ppm / "matte")
+    assert len(data.find_pairs(ppm, "matte")) == 2
+
+
+def test_bad_folders_are_one_sentence(tmp_path):
+    with pytest.raises(WsshmError, match="does not exist"):
+        data.find_pairs(tmp_path / "nope", "segmentation")
+    with pytest.raises(WsshmError, match="expected sub-folders"):
+        data.find_pairs(tmp_path, "segmentation")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(WsshmError, match="no readable"):
+        data.find_pairs(tmp_path, "segmentation")
+
+
+def test_split_is_disjoint_deterministic_and_stable(tmp_path):
+    pairs = data.find_pairs(make_seg(tmp_path / "s", n=20), "segmentation")
+    train, val = data.split(pairs, 0.1, seed=0)
+    assert len(val) == 2 and not {p.image for p in train} & {p.image for p in val}
+    assert sorted(train + val) == sorted(pairs)
+    assert data.split(pairs, 0.1, seed=0) == (train, val)
+    # A subset is seeded and keeps file order.
+    assert data.subset(pairs, 5, 1) == data.subset(pairs, 5, 1) and len(data.subset(pairs, 5, 1)) == 5
+
+
+def test_sampler_resumes_mid_epoch_and_shards():
+    s = MultiScaleBatchSampler(10, 3, crop_sides(64, 128, 32), seed=0)
+    assert len(s) == 3 and crop_sides(64, 128, 32) == [64, 96, 128]
+    s.set_epoch(1)
+    full = list(s)
+    s.set_epoch(1, start_batch=2)
+    assert list(s) == full[2:]
+    assert all(len({k.side for k in b}) == 1 for b in full)
+    ranks = [MultiScaleBatchSampler(10, 2, [64], 0, rank=r, world=2) for r in (0, 1)]
+    idx = [[k.index for b in r for k in b] for r in ranks]
+    assert not set(idx[0]) & set(idx[1])
+
+
+def _cfg(**kw):
+    return SimpleNamespace(**{**vars(TrainConfig()), **kw})
+
+
+def test_views_share_geometry_and_samples_are_keyed(tiny_data):
+    pairs = data.find_pairs(tiny_data["seg"], "segmentation")
+    quiet = data.SegDataset(pairs, _cfg(jitter=0.0, blur_p=0.0, gray_p=0.0, jpeg_p=0.0), two_views=True)
+    s = quiet[SampleKey(1, 48, (0, 0, 0, 0, 0))]
+    assert s["src"].shape == (3, 48, 48) and s["true_seg"].shape == (1, 48, 48)
+    assert np.array_equal(s["src"], s["src_strong"])  # no photometric noise: the views are the same crop
+    assert set(np.unique(s["true_seg"])) <= {0.0, 1.0}
+    noisy = data.SegDataset(pairs, _cfg(jitter=0.4), two_views=True)
+    a, b = noisy[SampleKey(1, 48, (0, 0, 0, 0, 0))], noisy[SampleKey(1, 48, (0, 0, 0, 0, 0))]
+    assert np.array_equal(a["src_strong"], b["src_strong"])  # same key, same sample
+    assert np.array_equal(a["src"], s["src"]) and not np.array_equal(a["src"], a["src_strong"])
+
+
+def test_matte_composites_change_background_each_time(tiny_data):
+    pairs = data.find_pairs(tiny_data["matte"], "matte")
+    ds = data.MatteDataset(pairs, _cfg(), data.find_backgrounds(tiny_data["bg"]))
+    a, b = ds[SampleKey(0, 40, (0, 0, 0, 0, 0))], ds[SampleKey(0, 40, (0, 1, 0, 0, 0))]
+    assert a["src"].shape == (3, 40, 40) and 0 <= a["true_pha"].min() and a["true_pha"].max() <= 1
+    assert not np.array_equal(a["src"], b["src"])
+    c1, p1 = data.fixed_composite(pairs[0], ds.backgrounds, seed=0)
+    c2, p2 = data.fixed_composite(pairs[0], ds.backgrounds, seed=0)
+    assert np.array_equal(c1, c2) and c1.shape[:2] == p1.shape
+
+
+def test_truncated_file_is_skipped_at_load_time(tmp_path, capsys):
+    root = make_seg(tmp_path / "s", n=3)
+    pairs = data.find_pairs(root, "segmentation")
+    img = pairs[0].image
+    img.write_bytes(img.read_bytes()[:200])  # passes the header check, fails to decode
+    ds = data.SegDataset(pairs, _cfg())
+    ds[SampleKey(0, 32, (0,))]
+    ds[SampleKey(0, 32, (1,))]
+    assert capsys.readouterr().err.count("skipping") == 1
+
+
+def test_crop_side_varies_per_batch_not_within():
+    s = MultiScaleBatchSampler(64, 4, crop_sides(320, 640, 32), seed=3)
+    sides = [b[0].side for b in s]
+    assert len(set(sides)) > 3 and all(320 <= x <= 640 and x % 32 == 0 for x in sides)
+
+
+def test_workers_do_not_change_the_samples(tiny_data):
+    torch = pytest.importorskip("torch")
+    pairs = data.find_pairs(tiny_data["seg"], "segmentation")
+    ds = data.SegDataset(pairs, _cfg(), two_views=True)
+
+    def batches(workers):
+        s = MultiScaleBatchSampler(len(ds), 2, [32, 48], seed=0)
+        return list(torch.utils.data.DataLoader(ds, batch_sampler=s, num_workers=workers))
+
+    for a, b in zip(batches(0), batches(2)):
+        assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,164 @@
+"""One flat, typed training config with the paper's defaults (METHOD.md); YAML and CLI flags only override it.
+
+Precedence, lowest first: dataclass defaults -> stage defaults -> ``--preset`` -> ``--config x.yaml`` -> CLI flags.
+No torch here: the CLI builds its flags from these fields at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..errors import WsshmError
+
+STAGES = ("pretrain", "teacher", "student")
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    # what and where
+    stage: str = _f("pretrain", "pretrain | teacher | student.")
+    model: str = _f("", "Architecture (r101, r18, r18-0.5); empty: pretrain r101, else that of --init/--teacher.")
+    seg: str = _f("", "Segmentation folder (images/+masks/ or blurred_image/+mask/).")
+    matte: str = _f("", "Matte folder (fg/+alpha/, image/+alpha/ or image/+matte/).")
+    backgrounds: str = _f("", "Folder of person-free backgrounds for compositing mattes.")
+    init: str = _f("", "Weights to start from (e.g. runs/pre/last).")
+    teacher: str = _f("", "Student stage: the frozen teacher's weights (e.g. runs/teacher/last).")
+    out: str = _f("runs/train", "Run folder: weights, state, config, records.")
+    # optimisation (METHOD.md: Adam, cosine decay, batch 16)
+    iters: int = _f(200_000, "Optimiser steps (paper: pretrain 200K, teacher 10K, student 20K).")
+    batch_size: int = _f(16, "Global batch size (split over DDP ranks).")
+    lr: float = _f(1e-4, "Adam learning rate (paper: pretrain 1e-4, teacher/student 5e-5).")
+    min_lr: float = _f(0.0, "Cosine decay floor.")
+    weight_decay: float = _f(0.0, "Adam weight decay.")
+    grad_clip: float = _f(0.0, "Clip the gradient norm to this (0: off).")
+    amp: str = _f("bf16", "CUDA autocast dtype: bf16 | fp16 | off (always off on CPU).")
+    # data and augmentation
+    seg_limit: int = _f(0, "Use a seeded subset of this many segmentation pairs (0: all).")
+    matte_limit: int = _f(0, "Use a seeded subset of this many matte pairs (0: all).")
+    val_fraction: float = _f(0.1, "Fraction of each folder held out for validation (by seeded name hash).")
+    crop_min: int = _f(320, "Smallest square crop side; the side is drawn per batch (multi-scale).")
+    crop_max: int = _f(640, "Largest square crop side.")
+    crop_step: int = _f(32, "Crop sides are multiples of this.")
+    scale_max: float = _f(1.5, "Random zoom: the crop covers 1/scale_max .. 1 of the short side.")
+    flip: bool = _f(True, "Random horizontal flip.")
+    jitter: float = _f(0.3, "Strong view: brightness/contrast/saturation jitter strength (hue: jitter/3).")
+    blur_p: float = _f(0.2, "Strong view: probability of a Gaussian blur.")
+    gray_p: float = _f(0.1, "Strong view: probability of grayscale.")
+    jpeg_p: float = _f(0.2, "Strong view: probability of JPEG re-compression.")
+    workers: int = _f(4, "DataLoader worker processes per rank (0: load in the main process).")
+    # loss and MLB
+    bnd_weight: float = _f(0.01, "lambda of the boundary BCE (paper: 0.01).")
+    lap_levels: int = _f(5, "Levels of the Laplacian-pyramid L1.")
+    band_px: int = _f(0, "MLB: keep teacher boundary only within this many px of the mask edge (0: off, paper).")
+    bnd_threshold: float = _f(0.0, "MLB: binarise teacher boundary b_t > this (0: off, paper: soft b_t).")
+    ema: bool = _f(True, "Student: EMA-update the teacher from the student when they share an architecture.")
+    ema_momentum: float = _f(0.999, "EMA momentum m: teacher = m*teacher + (1-m)*student.")
+    # validation, checkpoints, records
+    val_every: int = _f(1000, "Validate every N steps (0: only at the end).")
+    val_limit: int = _f(200, "Validate on at most this many held-out images (0: all).")
+    val_short_side: int = _f(512, "Validation images are resized to this shorter side (as at test time).")
+    save_every: int = _f(1000, "Write last.safetensors and the resume state every N steps.")
+    keep: int = _f(3, "Keep the last K step checkpoints in ckpt/.")
+    log_every: int = _f(10, "Record training losses every N steps.")
+    seed: int = _f(0, "Seed of everything: splits, sampling, augmentation, init.")
+    device: str = _f("auto", "auto | cpu | cuda.")
+    deterministic: bool = _f(False, "Deterministic kernels (bitwise-reproducible resume on CPU).")
+    sync_bn: bool = _f(True, "SyncBatchNorm under multi-GPU DDP (CUDA only).")
+    resume: bool = _f(True, "Resume when OUT holds a state file (pass --no-resume to start over).")
+    progress: bool = _f(True, "Show a tqdm progress bar (rank 0).")
+
+
+STAGE_DEFAULTS = {
+    "pretrain": dict(iters=200_000, lr=1e-4),
+    "teacher": dict(iters=10_000, lr=5e-5),
+    "student": dict(iters=20_000, lr=5e-5),
+}
+
+# Finishes in minutes on 2 CPU cores: for smoke tests and for reading the code with a debugger.
+PRESETS = {
+    "paper": {},
+    "small": dict(iters=300, batch_size=4, crop_min=128, crop_max=192, val_every=100, save_every=100,
+                  val_limit=20, val_short_side=192, workers=2, log_every=5),
+}
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
+
+
+def load_yaml(path) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise WsshmError(f"config file {p} does not exist")
+    data = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(data, dict):
+        raise WsshmError(f"config file {p} must hold a mapping of option: value")
+    return data
+
+
+def resolve_config(stage: str, preset: str | None = None, yaml_path=None, overrides: dict | None = None) -> TrainConfig:
+    """Build the config for ``stage``: defaults < stage defaults < preset < YAML < explicit overrides."""
+    if stage not in STAGES:
+        raise WsshmError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    if preset and preset not in PRESETS:
+        raise WsshmError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(STAGE_DEFAULTS[stage])
+    values.update(PRESETS.get(preset or "paper", {}))
+    if yaml_path:
+        values.update(load_yaml(yaml_path))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    values["stage"] = stage
+    return make_config(values)
+
+
+def make_config(values: dict) -> TrainConfig:
+    unknown = sorted(set(values) - set(field_names()))
+    if unknown:
+        raise WsshmError(f"unknown config option(s): {', '.join(unknown)}")
+    cfg = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in values:
+            setattr(cfg, f.name, _coerce(f, values[f.name]))
+    validate(cfg)
+    return cfg
+
+
+def _coerce(f, value):
+    kind = type(f.default)
+    if kind is bool and not isinstance(value, bool):
+        raise WsshmError(f"option {f.name} must be true or false, not {value!r}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise WsshmError(f"option {f.name} must be a {kind.__name__}, not {value!r}") from None
+
+
+def validate(cfg: TrainConfig) -> None:
+    if cfg.crop_min < 32 or cfg.crop_max < cfg.crop_min:
+        raise WsshmError(f"crop sides must satisfy 32 <= crop_min <= crop_max (got {cfg.crop_min}..{cfg.crop_max})")
+    if cfg.iters < 1 or cfg.batch_size < 1:
+        raise WsshmError("iters and batch_size must be positive")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise WsshmError(f"val_fraction must be in [0, 1), not {cfg.val_fraction}")
+    if cfg.amp not in ("bf16", "fp16", "off"):
+        raise WsshmError(f"amp must be bf16, fp16 or off, not {cfg.amp!r}")
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: TrainConfig, path) -> None:
+    import yaml
+
+    from ..images import write_atomic
+
+    write_atomic(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())

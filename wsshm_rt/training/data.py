@@ -1,0 +1,213 @@
+"""Training data: segmentation pairs (D_s), matte pairs composited on the fly (D_m), backgrounds, splits.
+
+Samples are addressed by a ``SampleKey`` from the batch sampler (sampler.py): the image index, the batch's crop
+side and a seed. All randomness of a sample comes from that key, never from global state.
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from ..errors import WsshmError
+from ..images import IMAGE_SUFFIXES, load_image
+from ..preprocess import normalise
+from . import augment
+
+# (image folder, label folder), first match wins; P3M-10k, AM-2k/Human-2K and PPM-100 layouts included.
+SEG_LAYOUTS = [("images", "masks"), ("blurred_image", "mask"), ("image", "mask"), ("images", "mask"),
+               ("image", "masks")]
+MATTE_LAYOUTS = [("fg", "alpha"), ("image", "alpha"), ("image", "matte"), ("images", "alpha"),
+                 ("images", "matte")]
+
+
+class Pair(NamedTuple):
+    image: Path
+    label: Path
+
+
+class SampleKey(NamedTuple):
+    index: int
+    side: int
+    seed: tuple  # (seed, epoch, batch, slot): fixes every random choice of this sample
+
+
+def warn(msg: str) -> None:
+    print(f"wsshm-rt: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def _images_in(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+
+
+def find_pairs(root, kind: str) -> list[Pair]:
+    """Pair images with labels by file stem in ``root`` (or ``root/train``); report and skip the rest."""
+    root = Path(root)
+    if not root.is_dir():
+        raise WsshmError(f"{kind} folder {root} does not exist")
+    layouts = SEG_LAYOUTS if kind == "segmentation" else MATTE_LAYOUTS
+    for base in (root, root / "train"):
+        for img_dir, lab_dir in layouts:
+            if (base / img_dir).is_dir() and (base / lab_dir).is_dir():
+                return _pair(base / img_dir, base / lab_dir, kind)
+    names = " or ".join(f"{a}/+{b}/" for a, b in layouts[:3])
+    raise WsshmError(f"{root} is not a {kind} folder: expected sub-folders {names}")
+
+
+def _pair(img_dir: Path, lab_dir: Path, kind: str) -> list[Pair]:
+    images, labels = _images_in(img_dir), _images_in(lab_dir)
+    stems = sorted(images.keys() & labels.keys())
+    unpaired = len(images.keys() ^ labels.keys())
+    pairs, corrupt = [], 0
+    for s in stems:
+        if _readable(images[s]) and _readable(labels[s]):
+            pairs.append(Pair(images[s], labels[s]))
+        else:
+            corrupt += 1
+    if unpaired or corrupt:
+        warn(f"{img_dir.parent}: skipped {unpaired} unpaired and {corrupt} unreadable file(s) of "
+             f"{len(images) + len(labels)}")
+    if not pairs:
+        raise WsshmError(f"{img_dir.parent} holds no readable {kind} pairs ({img_dir.name}/ and {lab_dir.name}/ "
+                         "files must share a name)")
+    return pairs
+
+
+def _readable(path: Path) -> bool:
+    """Cheap header check (no full decode); truncated files are caught again at load time."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return path.stat().st_size > 0
+    except Exception:
+        return False
+
+
+def find_backgrounds(root) -> list[Path]:
+    root = Path(root)
+    if not root.is_dir():
+        raise WsshmError(f"backgrounds folder {root} does not exist")
+    found = list(_images_in(root / "train" if (root / "train").is_dir() else root).values())
+    files = [p for p in found if _readable(p)]
+    if len(files) < len(found):
+        warn(f"{root}: skipped {len(found) - len(files)} unreadable background(s) of {len(found)}")
+    if not files:
+        raise WsshmError(f"{root} holds no readable background images")
+    return files
+
+
+def stable_hash(name: str, seed: int) -> int:
+    return zlib.crc32(f"{seed}:{name}".encode())
+
+
+def split(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """Deterministic train/val split by a seeded hash of the file name: the same names always land the same side."""
+    if val_fraction <= 0 or len(pairs) < 2:
+        return list(pairs), []
+    ranked = sorted(pairs, key=lambda p: stable_hash(p.image.name, seed))
+    n_val = min(len(pairs) - 1, max(1, round(len(pairs) * val_fraction)))
+    val = {p.image for p in ranked[:n_val]}
+    return [p for p in pairs if p.image not in val], [p for p in pairs if p.image in val]
+
+
+def subset(items: list, limit: int, seed: int) -> list:
+    """A seeded subset of ``limit`` items in their original order (``limit`` <= 0: all)."""
+    if limit <= 0 or limit >= len(items):
+        return list(items)
+    keep = np.sort(np.random.default_rng(seed).choice(len(items), limit, replace=False))
+    return [items[i] for i in keep]
+
+
+def load_label(path: Path) -> np.ndarray:
+    """Mask or alpha file -> float32 in [0, 1], Shape(H, W)."""
+    return load_image(path)[..., 0].astype(np.float32) / 255.0
+
+
+def to_chw(rgb: np.ndarray) -> np.ndarray:
+    return normalise(rgb)
+
+
+class _Base:
+    """Reads a pair; on a file that fails to decode, warns once and deterministically uses the next pair."""
+
+    def __init__(self, pairs: list[Pair], cfg):
+        self.pairs, self.cfg, self._bad = pairs, cfg, set()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        for k in range(len(self.pairs)):
+            pair = self.pairs[(index + k) % len(self.pairs)]
+            try:
+                rgb, lab = load_image(pair.image), load_label(pair.label)
+            except WsshmError as exc:
+                if pair.image not in self._bad:
+                    self._bad.add(pair.image)
+                    warn(f"skipping {exc}")
+                continue
+            if lab.shape != rgb.shape[:2]:
+                lab = cv2.resize(lab, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+            return rgb, lab
+        raise WsshmError("no pair of the training set could be read")
+
+
+class SegDataset(_Base):
+    """D_s: natural photo + binary mask. ``two_views``: weak and strong views with the same geometry (MLB)."""
+
+    def __init__(self, pairs, cfg, two_views: bool = False):
+        super().__init__(pairs, cfg)
+        self.two_views = two_views
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        rng = np.random.default_rng(list(key.seed))
+        rgb, seg = self.read(key.index)
+        g = augment.random_geometry(rng, *rgb.shape[:2], key.side, self.cfg.scale_max, self.cfg.flip)
+        weak, seg = augment.apply_geometry(rgb, g), augment.apply_geometry((seg > 0.5).astype(np.float32), g, True)
+        out = {"src": to_chw(weak), "true_seg": seg[None]}
+        if self.two_views:
+            c = self.cfg
+            out["src_strong"] = to_chw(augment.strong_view(weak, rng, c.jitter, c.blur_p, c.gray_p, c.jpeg_p))
+        return out
+
+
+class MatteDataset(_Base):
+    """D_m: foreground + alpha composited (Eq. 1) onto a new random background for every sample."""
+
+    def __init__(self, pairs, cfg, backgrounds: list[Path]):
+        super().__init__(pairs, cfg)
+        self.backgrounds = backgrounds
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        rng = np.random.default_rng(list(key.seed))
+        fg, pha = self.read(key.index)
+        bgr = augment.cover_crop(self.read_background(rng), *fg.shape[:2], rng)
+        g = augment.random_geometry(rng, *fg.shape[:2], key.side, self.cfg.scale_max, self.cfg.flip)
+        src = augment.apply_geometry(augment.composite(fg, pha, bgr), g)
+        return {"src": to_chw(src), "true_pha": augment.apply_geometry(pha, g)[None]}
+
+    def read_background(self, rng: np.random.Generator) -> np.ndarray:
+        start = int(rng.integers(len(self.backgrounds)))
+        for k in range(len(self.backgrounds)):
+            try:
+                return load_image(self.backgrounds[(start + k) % len(self.backgrounds)])
+            except WsshmError as exc:
+                warn(f"skipping background: {exc}")
+        raise WsshmError("no background image could be read")
+
+
+def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validation composite: the background and its crop are fixed by (seed, file name), so numbers compare."""
+    rng = np.random.default_rng([seed, stable_hash(pair.image.name, seed)])
+    fg, pha = load_image(pair.image), load_label(pair.label)
+    if pha.shape != fg.shape[:2]:
+        pha = cv2.resize(pha, (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_LINEAR)
+    bgr = augment.cover_crop(load_image(backgrounds[int(rng.integers(len(backgrounds)))]), *fg.shape[:2], rng)
+    return augment.composite(fg, pha, bgr), pha

@@ -1,0 +1,195 @@
+"""The one training loop for every stage, on 1 CPU, 1 GPU or N GPUs under torchrun (nanoGPT style)."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from ..errors import WsshmError
+from . import checkpoint as ckpt
+from . import distributed
+from .config import TrainConfig, save_config, to_dict
+from .evaluate import evaluate
+from .records import Recorder
+from .sampler import MultiScaleBatchSampler, batches_from, crop_sides
+from .stages import BUILDERS
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run ``cfg.stage`` to ``cfg.iters`` steps (resuming if OUT holds a state); returns a summary."""
+    d = distributed.setup(cfg.device)
+    try:
+        return _train(cfg, d)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
+    out = Path(cfg.out)
+    set_determinism(cfg.deterministic)
+    torch.manual_seed(cfg.seed)  # the same init on every rank (DDP also broadcasts rank 0's weights)
+    stage = BUILDERS[cfg.stage](cfg, d.device)
+    model = stage.model
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.min_lr)
+    step, best = resume(cfg, model, opt, sched, stage.teacher) if cfg.resume else (0, None)
+    net = wrap_ddp(model, cfg, d)
+    autocast, scaler = amp_context(cfg, d.device)
+    batches = iter(batches_from(make_sampler(cfg, stage, d), lambda s: make_loader(stage.train_set, s, cfg, d), step))
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    rec, bar = (Recorder(out, step), progress(cfg, step)) if d.main else (None, None)
+    t0, seen = time.perf_counter(), 0
+    while step < cfg.iters:
+        batch = {k: v.to(d.device, non_blocking=True) for k, v in next(batches).items()}
+        with autocast:
+            parts = stage.step(net, batch)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(parts["loss"]).backward()
+        if cfg.grad_clip > 0:
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        if d.ddp:
+            distributed.sync_buffers(model)
+        stage.after_step(model)  # EMA teacher update, on the bare module
+        step, seen = step + 1, seen + batch["src"].shape[0] * d.world
+        if step % cfg.log_every == 0 or step == cfg.iters:
+            # .item() is a CPU-GPU sync point: only pay it when logging.
+            logs = {k: distributed.mean_across_ranks(v.detach().float()).item() for k, v in parts.items()}
+            logs.update(lr=sched.get_last_lr()[0], images_per_s=seen / (time.perf_counter() - t0))
+            t0, seen = time.perf_counter(), 0
+            if d.main:
+                rec.log(step, "train", logs)
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+        if bar is not None:
+            bar.update(1)
+        if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.iters:
+            best = validate(cfg, stage, d, rec, step, best)
+        if step % cfg.save_every == 0 or step == cfg.iters:
+            save(cfg, d, stage, opt, sched, step, best)
+    return finish(cfg, d, stage, rec, bar, step, best)
+
+
+def set_determinism(on: bool) -> None:
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True  # crop sides repeat, so cuDNN autotuning pays off
+
+
+def wrap_ddp(model, cfg, d):
+    if not d.ddp:
+        return model
+    if cfg.sync_bn and d.device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [d.device.index] if d.device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def amp_context(cfg, device):
+    """Autocast on CUDA only; fp16 needs a gradient scaler, bf16 does not."""
+    on = device.type == "cuda" and cfg.amp != "off"
+    dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
+    ctx = torch.autocast("cuda", dtype=dtype) if on else nullcontext()
+    return ctx, torch.amp.GradScaler("cuda", enabled=on and cfg.amp == "fp16")
+
+
+def make_sampler(cfg, stage, d) -> MultiScaleBatchSampler:
+    per_rank = cfg.batch_size // d.world
+    if per_rank < 1:
+        raise WsshmError(f"batch size {cfg.batch_size} is smaller than the number of ranks ({d.world})")
+    return MultiScaleBatchSampler(len(stage.train_set), per_rank, crop_sides(cfg.crop_min, cfg.crop_max,
+                                  cfg.crop_step), cfg.seed, d.rank, d.world)
+
+
+def make_loader(dataset, sampler, cfg, d):
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
+                                       pin_memory=d.device.type == "cuda", worker_init_fn=_worker_init)
+
+
+def _worker_init(_):
+    import cv2
+
+    cv2.setNumThreads(1)  # N workers x all-core OpenCV threads would oversubscribe the CPU
+    torch.set_num_threads(1)
+
+
+def progress(cfg, step):
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.iters, initial=step, disable=not cfg.progress, desc=cfg.stage, dynamic_ncols=True)
+
+
+def validate(cfg, stage, d, rec, step, best):
+    """Rank 0 evaluates while the others wait; returns the best value so far of ``stage.best_metric``."""
+    if d.main and any(v.pairs for v in stage.val_sets):
+        metrics = {}
+        for v in stage.val_sets:
+            if v.pairs:
+                vals = evaluate(stage.model, v.kind, v.pairs, v.backgrounds, d.device, cfg.val_short_side, cfg.seed)
+                rec.log(step, v.name, vals)
+                metrics.update({f"{v.name}/{k}": x for k, x in vals.items()})
+        value = metrics.get(stage.best_metric)
+        if value is not None and (best is None or value < best):
+            best = value
+            ckpt.save_model(stage.model, Path(cfg.out) / "best.safetensors", cfg, step)
+    distributed.barrier()
+    return best
+
+
+def save(cfg, d, stage, opt, sched, step, best) -> None:
+    if d.main:
+        out = Path(cfg.out)
+        ckpt.save_model(stage.model, out / "ckpt" / f"step_{step:07d}.safetensors", cfg, step)
+        ckpt.prune(out / "ckpt", cfg.keep)
+        ckpt.save_model(stage.model, out / "last.safetensors", cfg, step)
+        state = {"step": step, "best": best, "model": stage.model.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict(), "rng": ckpt.rng_state(), "config": to_dict(cfg)}
+        if stage.teacher is not None:
+            state["teacher"] = stage.teacher.state_dict()
+        ckpt.save_state(out / ckpt.STATE_FILE, state)  # written last: it is what --resume trusts
+    distributed.barrier()
+
+
+def resume(cfg, model, opt, sched, teacher) -> tuple[int, float | None]:
+    path = Path(cfg.out) / ckpt.STATE_FILE
+    if not path.exists():
+        return 0, None
+    state = ckpt.load_state(path)
+    if state.get("config", {}).get("stage") != cfg.stage:
+        raise WsshmError(f"{path} belongs to a {state.get('config', {}).get('stage')} run; use another --out "
+                         "or --no-resume")
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if teacher is not None and "teacher" in state:
+            teacher.load_state_dict(state["teacher"])
+    except (RuntimeError, ValueError, KeyError):
+        raise WsshmError(f"{path} does not fit this model/config; use another --out or --no-resume") from None
+    ckpt.set_rng_state(state["rng"])
+    return int(state["step"]), state["best"]
+
+
+def finish(cfg, d, stage, rec, bar, step, best) -> dict:
+    digests = distributed.replica_digests(stage.model)  # a collective: every rank takes part
+    summary = {"step": step, "best": best, "replica_digests": digests, "out": str(cfg.out)}
+    if d.main:
+        bar.close()
+        rec.finish()
+        import json
+
+        from ..images import write_atomic
+
+        write_atomic(Path(cfg.out) / "summary.json", json.dumps(summary, indent=2).encode())
+    return summary

@@ -1,0 +1,136 @@
+"""The three stages (METHOD.md, Training). They share loop.py and differ in their data and their step function.
+
+A step function maps (net, batch) -> dict of losses with the total under "loss"; ``after_step`` runs after the
+optimiser step (the EMA teacher update of MLB).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ..errors import WsshmError
+from ..models import create_model
+from ..weights import read_metadata, resolve_weights_path
+from . import data
+from .blend import blend_labels
+from .checkpoint import load_model_weights
+from .ema import ema_update, freeze, same_architecture
+from .losses import matte_loss, seg_loss
+
+
+@dataclass
+class ValSet:
+    name: str                  # prefix of the recorded metrics, e.g. "val_seg"
+    kind: str                  # "seg" | "matte"
+    pairs: list
+    backgrounds: list = field(default_factory=list)
+
+
+@dataclass
+class Stage:
+    model: torch.nn.Module
+    train_set: object
+    step: Callable             # (net, batch) -> {"loss": ..., ...}
+    val_sets: list[ValSet]
+    best_metric: str           # "<valset>/<metric>", lower is better
+    teacher: torch.nn.Module | None = None
+    after_step: Callable = lambda model: None
+
+
+def pretrain_step(net, batch) -> dict:
+    pred_pha, _ = net(batch["src"])
+    return seg_loss(pred_pha, batch["true_seg"])
+
+
+def teacher_step(cfg):
+    def step(net, batch) -> dict:
+        pred_pha, pred_bnd = net(batch["src"])
+        return matte_loss(pred_pha, pred_bnd, batch["true_pha"], cfg.bnd_weight, cfg.lap_levels)
+    return step
+
+
+def student_step(cfg, teacher):
+    """MLB: the frozen teacher labels the weak view, the student learns the blend on the strong view."""
+    def step(net, batch) -> dict:
+        with torch.no_grad():
+            pha_t, bnd_t = teacher(batch["src"])
+            true_pha = blend_labels(pha_t.float(), torch.sigmoid(bnd_t.float()), batch["true_seg"], cfg.band_px,
+                                    cfg.bnd_threshold)
+        pred_pha, pred_bnd = net(batch["src_strong"])
+        return matte_loss(pred_pha, pred_bnd, true_pha, cfg.bnd_weight, cfg.lap_levels)
+    return step
+
+
+def _seg_split(cfg):
+    if not cfg.seg:
+        raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
+    pairs = data.subset(data.find_pairs(cfg.seg, "segmentation"), cfg.seg_limit, cfg.seed)
+    return data.split(pairs, cfg.val_fraction, cfg.seed)
+
+
+def _matte_split(cfg):
+    if not cfg.matte or not cfg.backgrounds:
+        raise WsshmError(f"the {cfg.stage} stage needs --matte and --backgrounds to composite training images")
+    pairs = data.subset(data.find_pairs(cfg.matte, "matte"), cfg.matte_limit, cfg.seed)
+    train, val = data.split(pairs, cfg.val_fraction, cfg.seed)
+    return train, val, data.find_backgrounds(cfg.backgrounds)
+
+
+def _limit(pairs, cfg):
+    return pairs[:cfg.val_limit] if cfg.val_limit > 0 else pairs
+
+
+def _arch_of(path, what: str) -> str:
+    return read_metadata(resolve_weights_path(path)).get("architecture") or _bad_weights(path, what)
+
+
+def _bad_weights(path, what):
+    raise WsshmError(f"{what} {path} does not name its architecture; is it a wsshm-rt weights file?")
+
+
+def _model(name: str, init: str, device) -> torch.nn.Module:
+    model = create_model(name)
+    if init:
+        load_model_weights(model, init, "--init")
+    return model.to(device)
+
+
+def build_pretrain(cfg, device) -> Stage:
+    train, val = _seg_split(cfg)
+    model = _model(cfg.model or "r101", cfg.init, device)
+    return Stage(model, data.SegDataset(train, cfg), pretrain_step, [ValSet("val_seg", "seg", _limit(val, cfg))],
+                 "val_seg/mse_far")
+
+
+def build_teacher(cfg, device) -> Stage:
+    train, val, bgs = _matte_split(cfg)
+    name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")
+    model = _model(name, cfg.init, device)
+    return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
+                 [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], "val_matte/mse")
+
+
+def build_student(cfg, device) -> Stage:
+    if not cfg.teacher:
+        raise WsshmError("the student stage needs the teacher's weights: pass --teacher runs/teacher/last")
+    train, val = _seg_split(cfg)
+    t_arch = _arch_of(cfg.teacher, "--teacher")
+    teacher = freeze(_model(t_arch, cfg.teacher, device))  # made after .to(device), never wrapped by DDP
+    name = cfg.model or t_arch
+    # A student of the teacher's architecture starts from the teacher (METHOD.md leaves this open: our choice).
+    model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device)
+    val_sets = [ValSet("val_seg", "seg", _limit(val, cfg))]
+    if cfg.matte and cfg.backgrounds:
+        _, mval, bgs = _matte_split(cfg)
+        val_sets.append(ValSet("val_matte", "matte", _limit(mval, cfg), bgs))
+    stage = Stage(model, data.SegDataset(train, cfg, two_views=True), student_step(cfg, teacher), val_sets,
+                  "val_seg/mse_far", teacher=teacher)
+    if cfg.ema and same_architecture(teacher, model):
+        stage.after_step = lambda student: ema_update(teacher, student, cfg.ema_momentum)
+    return stage
+
+
+BUILDERS = {"pretrain": build_pretrain, "teacher": build_teacher, "student": build_student}
