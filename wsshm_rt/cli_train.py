@@ -68,7 +68,11 @@ def eval_command(
     backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Backgrounds for matte composites."),
     kind: str = typer.Option("auto", "--kind", help="seg | matte | auto (from the folder layout)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
-    short_side: int = typer.Option(512, "--short-side", help="Test-time shorter side."),
+    short_side: Optional[int] = typer.Option(None, "--short-side", help="Test-time shorter side "
+                                             "[default: the model's recommendation, else 512]."),
+    split: str = typer.Option("all", "--split", help="all | val | train: 'val' scores only the images a training "
+                              "run with the same --seed and --val-fraction held out."),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out fraction, as in training."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fixed composite backgrounds."),
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
@@ -76,7 +80,8 @@ def eval_command(
     """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
-    _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit)
+    _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
+                        val_fraction)
     typer.echo(table)
 
 

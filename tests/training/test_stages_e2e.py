@@ -118,3 +118,18 @@ def test_ema_is_off_across_architectures(tiny_data, runs):
     before = {k: v.clone() for k, v in stage.teacher.state_dict().items()}
     stage.after_step(stage.model)  # a no-op: the teacher stays as loaded
     assert all(torch.equal(before[k], v) for k, v in stage.teacher.state_dict().items())
+
+
+def test_eval_val_split_scores_only_held_out_images(runs, tiny_data, tmp_path):
+    from wsshm_rt.training import data
+    from wsshm_rt.weights import read_metadata, resolve_weights_path
+
+    out = tmp_path / "val.json"
+    cli("eval", "--weights", str(runs / "student" / "best"), "--data", str(tiny_data["seg"]), "--split", "val",
+        "--val-fraction", "0.25", "--json", str(out), "--device", "cpu")
+    result = json.loads(out.read_text())
+    _, val = data.split(data.find_pairs(tiny_data["seg"], "segmentation"), 0.25, 0)
+    assert result["split"] == "val" and result["images"] == len(val) == 2
+    # Without --short-side, eval uses the size the model was validated at (saved in its metadata).
+    meta = read_metadata(resolve_weights_path(runs / "student" / "best"))
+    assert result["short_side"] == int(meta["short_side"])

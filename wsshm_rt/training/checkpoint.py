@@ -23,7 +23,9 @@ STATE_FILE = "state.pt"
 
 
 def weights_metadata(model, cfg, step: int) -> dict[str, str]:
-    return make_metadata(model.arch_name, IMAGENET_MEAN, IMAGENET_STD, stage=cfg.stage, step=step)
+    # short_side: the inference size this model was validated at, which Matter uses unless told otherwise.
+    return make_metadata(model.arch_name, IMAGENET_MEAN, IMAGENET_STD, stage=cfg.stage, step=step,
+                         short_side=cfg.val_short_side)
 
 
 def save_model(model, path, cfg, step: int) -> Path:

@@ -64,9 +64,14 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
         model.train(was_training)
 
 
-def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int = 512,
-             device: str = "auto", seed: int = 0, limit: int = 0) -> tuple[dict, str]:
-    """Evaluate a weights file on a folder; returns (metrics, printable table) and writes JSON if asked."""
+def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
+             device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
+             val_fraction: float = 0.1) -> tuple[dict, str]:
+    """Evaluate a weights file on a folder; returns (metrics, printable table) and writes JSON if asked.
+
+    split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
+    short_side=None uses the model's recommended inference size (its metadata), else 512.
+    """
     from ..metrics import format_table
     from ..models import create_model
     from ..weights import load_weights
@@ -77,14 +82,21 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         raise WsshmError(f"kind must be seg, matte or auto, not {kind!r}")
     if kind == "matte" and not backgrounds:
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto")
-    pairs = data.subset(data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte"), limit, seed)
+    if split not in ("all", "val", "train"):
+        raise WsshmError(f"split must be all, val or train, not {split!r}")
+    pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
+    if split != "all":
+        pairs = data.split(pairs, val_fraction, seed)[split == "val"]
+    pairs = data.subset(pairs, limit, seed)
     bgs = data.find_backgrounds(backgrounds) if kind == "matte" else []
     state, meta = load_weights(weights)
     model = create_model(meta["architecture"])
     model.load_state_dict(state)
+    short_side = short_side or int(meta.get("short_side", 512))
     dev = pick_device(device, 0)
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed)
-    result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "images": len(pairs), **metrics}
+    result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "split": split, "images": len(pairs),
+              "short_side": short_side, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
     return result, format_table({Path(str(weights)).name: metrics})

@@ -67,16 +67,16 @@ def student_step(cfg, teacher):
 def _seg_split(cfg):
     if not cfg.seg:
         raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
-    pairs = data.subset(data.find_pairs(cfg.seg, "segmentation"), cfg.seg_limit, cfg.seed)
-    return data.split(pairs, cfg.val_fraction, cfg.seed)
+    # Split first, then subset the training side: the validation set stays the same for every label budget.
+    train, val = data.split(data.find_pairs(cfg.seg, "segmentation"), cfg.val_fraction, cfg.seed)
+    return data.subset(train, cfg.seg_limit, cfg.seed), val
 
 
 def _matte_split(cfg):
     if not cfg.matte or not cfg.backgrounds:
         raise WsshmError(f"the {cfg.stage} stage needs --matte and --backgrounds to composite training images")
-    pairs = data.subset(data.find_pairs(cfg.matte, "matte"), cfg.matte_limit, cfg.seed)
-    train, val = data.split(pairs, cfg.val_fraction, cfg.seed)
-    return train, val, data.find_backgrounds(cfg.backgrounds)
+    train, val = data.split(data.find_pairs(cfg.matte, "matte"), cfg.val_fraction, cfg.seed)
+    return data.subset(train, cfg.matte_limit, cfg.seed), val, data.find_backgrounds(cfg.backgrounds)
 
 
 def _limit(pairs, cfg):
