@@ -133,3 +133,19 @@ def test_eval_val_split_scores_only_held_out_images(runs, tiny_data, tmp_path):
     # Without --short-side, eval uses the size the model was validated at (saved in its metadata).
     meta = read_metadata(resolve_weights_path(runs / "student" / "best"))
     assert result["short_side"] == int(meta["short_side"])
+
+
+def test_worker_processes_give_the_same_run_across_epochs(tiny_data, tmp_path):
+    """DataLoader workers (from a fork server) across several epochs: same weights as loading in-process."""
+    flags = [f for f in TINY if f not in ("--workers", "0")]
+    for workers in ("0", "1"):
+        try:
+            main(["train", "pretrain", "--seg", str(tiny_data["seg"]), "--model", "r18-0.5", "--iters", "7",
+                  "--out", str(tmp_path / workers), "--val-every", "0", "--deterministic", *flags,
+                  "--workers", workers])
+        except SystemExit as exc:
+            assert exc.code in (0, None), exc.code
+    a, _ = load_weights(tmp_path / "0" / "last")
+    b, _ = load_weights(tmp_path / "1" / "last")
+    assert json.loads((tmp_path / "1" / "summary.json").read_text())["step"] == 7  # 7 steps = 2+ epochs of 3
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -114,14 +114,27 @@ def make_sampler(cfg, stage, d) -> MultiScaleBatchSampler:
 
 def make_loader(dataset, sampler, cfg, d):
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                                       pin_memory=d.device.type == "cuda", worker_init_fn=_worker_init)
+                                       pin_memory=d.device.type == "cuda", worker_init_fn=_worker_init,
+                                       multiprocessing_context=_worker_context() if cfg.workers else None)
+
+
+def _worker_context():
+    """Workers come from a fork server, never forked from this (multi-threaded) process.
+
+    Forking after torch's OpenMP pool has run can deadlock the child (seen here: a new epoch's worker hung in
+    its init); a fork server is a fresh interpreter with the heavy modules preloaded, so workers start fast.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "cv2", "wsshm_rt.training.data"])
+    return ctx
 
 
 def _worker_init(_):
     import cv2
 
     cv2.setNumThreads(1)  # N workers x all-core OpenCV threads would oversubscribe the CPU
-    torch.set_num_threads(1)
 
 
 def progress(cfg, step):

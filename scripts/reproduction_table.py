@@ -1,0 +1,76 @@
+"""Score pre-trained, teacher and MLB-student weights on the held-out split: the paper's Table 3, in kind.
+
+    python scripts/reproduction_table.py --data ../shared/data --runs runs --out docs/reproduction
+
+Natural photos (segmentation val split): IoU and far-from-edge MSE. Composites (matte val split, fixed
+backgrounds): whole and boundary MSE and SAD. Writes <out>.json and <out>.png (bar charts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from wsshm_rt.training.evaluate import run_eval
+
+ROWS = {"seg-only pre-trained": "pre", "teacher (fine-tuned on composites)": "teacher", "MLB student": "student"}
+COLUMNS = [("seg", "iou", "IoU (photos) ↑", 1), ("seg", "mse_far", "far MSE x1e3 (photos) ↓", 1e3),
+           ("matte", "mse", "whole MSE x1e3 (composites) ↓", 1e3),
+           ("matte", "mse_boundary", "boundary MSE x1e3 (composites) ↓", 1e3),
+           ("matte", "sad", "SAD (composites) ↓", 1)]
+
+
+def score(weights: Path, data: Path, short_side: int | None) -> dict:
+    seg, _ = run_eval(weights, data / "portrait-seg/train", kind="seg", split="val", short_side=short_side)
+    matte, _ = run_eval(weights, data / "portrait-matte/train", data / "backgrounds/train", kind="matte",
+                        split="val", short_side=short_side)
+    return {"seg": seg, "matte": matte}
+
+
+def markdown(results: dict) -> str:
+    head = "| model | " + " | ".join(c[2] for c in COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name, r in results.items():
+        cells = [f"{r[k][m] * s:.4f}" if m == "iou" else f"{r[k][m] * s:.3f}" for k, m, _, s in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 3.6))
+    names = list(results)
+    for ax, (k, m, label, s) in zip(axes, COLUMNS):
+        vals = [results[n][k][m] * s for n in names]
+        ax.bar(range(len(names)), vals, color=["#999999", "#d98c3a", "#3a7bd5"][: len(names)])
+        ax.set_xticks(range(len(names)), [n.split(" (")[0] for n in names], rotation=20, fontsize=8)
+        ax.set_title(label, fontsize=9)
+        if m == "iou":
+            ax.set_ylim(min(vals) - 0.05, 1.0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--out", type=Path, default=Path("docs/reproduction"))
+    ap.add_argument("--short-side", type=int, default=None)
+    ap.add_argument("--which", default="best", help="best or last")
+    args = ap.parse_args()
+    results = {name: score(args.runs / run / args.which, args.data, args.short_side)
+               for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    plot(results, args.out.with_suffix(".png"))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
