@@ -10,7 +10,7 @@ COMMON=(--workers 1 --val-short-side 320 --val-limit 100 --log-every 10 --no-pro
 # 1. Pre-train r18-0.5 from random init on the segmentation set (MSE). lr raised from the paper's 1e-4
 #    because there are no ImageNet weights here; small crops first (a cheap curriculum on CPU).
 wsshm-rt train pretrain --seg "$DATA/portrait-seg/train" --model r18-0.5 --out "$RUNS/pre" \
-  --iters 2000 --batch-size 8 --lr 7e-4 --min-lr 1e-5 --crop-min 160 --crop-max 224 \
+  --iters "${PRE_ITERS:-2000}" --batch-size 8 --lr 7e-4 --min-lr 1e-5 --crop-min 160 --crop-max 224 \
   --val-every 250 --save-every 100 "${COMMON[@]}"
 
 # 2. Teacher: the same architecture (so the student stage can EMA-update it), fine-tuned on composites.

@@ -51,6 +51,8 @@ def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
                  "--background", "#00ff00")
     assert proc.returncode == 1, proc.stderr
     assert "corrupt.jpg" in proc.stderr and "empty.png" in proc.stderr and "Traceback" not in proc.stderr
+    # The closing summary counts what happened and names the engine that was taken.
+    assert "3 written" in proc.stderr and "2 skipped" in proc.stderr and "onnxruntime on cpu" in proc.stderr
     for i in range(3):
         for kind in ("alpha", "rgba", "composite"):
             assert (tmp_path / f"out/good{i}.{kind}.png").is_file()

@@ -75,8 +75,11 @@ def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kw
             bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
     if failed == len(files):
         raise WsshmError(f"none of the {len(files)} images could be read")
-    if failed:
-        bar.write(f"wsshm-rt: {len(files) - failed} written, {failed} skipped", file=sys.stderr)
+    if progress:
+        # Said once the work is done, so that an error stays the only line a failed run prints.
+        skipped = f", {failed} skipped" if failed else ""
+        bar.write(f"wsshm-rt: {len(files) - failed} written to {opts.out}{skipped} ({matter.model_path.name}, "
+                  f"{matter.info}, short side {matter.short_side})", file=sys.stderr)
     return failed
 
 
