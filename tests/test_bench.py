@@ -48,6 +48,33 @@ def test_timing_summary_and_runs():
     assert set(times) == {"a", "b"} and all(len(v) == 3 for v in times.values())
 
 
+def test_defaults_warm_up_then_time_at_least_20_runs():
+    import inspect
+
+    from wsshm_rt.cli_bench import bench
+
+    flags = inspect.signature(bench).parameters
+    assert flags["runs"].default.default >= 20 and flags["warmup"].default.default >= 1
+    assert BenchConfig().runs >= 20 and BenchConfig().warmup >= 1 and BenchConfig().size == (512, 512)
+
+
+@pytest.mark.parametrize("given, models", [
+    ([], ["r101", "r18", "r18-0.5"]),
+    (["q.onnx"], ["r101", "r18", "r18-0.5", "q.onnx"]),      # ONNX files are benchmarked beside the defaults
+    (["r18-0.5", "q.onnx"], ["r18-0.5", "q.onnx"]),           # naming an architecture picks the list exactly
+])
+def test_bench_cli_model_list(monkeypatch, given, models):
+    from wsshm_rt.bench import throughput
+    from wsshm_rt.cli import main
+
+    seen = []
+    monkeypatch.setattr(throughput, "run_bench", lambda cfg, log: seen.append(cfg) or {})
+    monkeypatch.setattr(throughput, "format_report", lambda report: "")
+    with pytest.raises(SystemExit) as done:
+        main(["bench", *given])
+    assert done.value.code == 0 and seen[0].models == models and seen[0].runs >= 20
+
+
 def test_modnet_reference_ratio():
     assert speedup_vs_modnet(MODNET_REFERENCE_MS / 4) == pytest.approx(4.0)
 

@@ -82,3 +82,40 @@ def test_bad_calibration_folder_and_options(tiny_onnx, tmp_path):
     with pytest.raises(WsshmError, match="quant_format"):
         quantize_int8(tiny_onnx, tmp_path / "q.onnx", tmp_path, QuantOptions(size=64, quant_format="int4"))
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_export_cli_quantises_the_exported_model(tiny_weights, photo_dir, tmp_path, monkeypatch):
+    """`wsshm-rt export --weights w --quantize int8 --calibration photos/ -o x.onnx` -> quantize_int8(fp32 of w)."""
+    from wsshm_rt.cli import main
+    from wsshm_rt.export import quantize
+
+    calls = []
+
+    def fake_quantize(fp32, out, calibration):
+        meta = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
+        calls.append((meta["architecture"], meta.get("trained"), out, calibration))
+        out.write_bytes(b"int8")
+        return out
+
+    monkeypatch.setattr(quantize, "quantize_int8", fake_quantize)
+    out = tmp_path / "q.onnx"
+    with pytest.raises(SystemExit) as done:
+        main(["export", "--weights", str(tiny_weights), "--quantize", "int8", "--calibration", str(photo_dir),
+              "-o", str(out)])
+    assert done.value.code == 0 and calls == [("r18-0.5", None, out, photo_dir)]
+
+
+@pytest.mark.parametrize("extra", [[], ["--calibration", "{missing}"], ["--format", "tensorrt"],
+                                   ["--quantize", "int4"]])
+def test_export_cli_bad_quantize_flags_fail_before_exporting(tiny_weights, tmp_path, capsys, monkeypatch, extra):
+    from wsshm_rt.cli import main
+    from wsshm_rt.export import api
+
+    monkeypatch.setattr(api, "export_onnx_file", lambda *a, **k: pytest.fail("exported before checking the flags"))
+    args = ["export", "--weights", str(tiny_weights), "-o", str(tmp_path / "q.onnx")]
+    args += ["--quantize", "int8"] if "--quantize" not in extra else []
+    with pytest.raises(SystemExit) as done:
+        main(args + [a.format(missing=tmp_path / "missing") for a in extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 2 and len(err) == 1 and err[0].startswith("wsshm-rt: error: --")
+    assert not (tmp_path / "q.onnx").exists()

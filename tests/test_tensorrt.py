@@ -122,3 +122,22 @@ def test_fp16_engine_parity(tmp_path, tiny_onnx):
     profile = ShapeProfile(min=(1, 3, 64, 64), opt=(1, 3, 64, 64), max=(1, 3, 64, 64))
     path = build_engine(tiny_onnx, tmp_path / "h.engine", fp16=True, profile=profile, use_cache=False)
     assert check_parity(path, tiny_onnx, (1, 3, 64, 64))["max_abs"] < 2e-2
+
+
+@needs_gpu_trt
+def test_int8_engine_calibrates_on_a_folder(tmp_path, tiny_onnx):
+    import cv2
+
+    from conftest import make_portrait
+    from wsshm_rt.export.tensorrt import build_engine, check_parity
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(photos / f"p{i}.jpg"), make_portrait(80, 64, seed=i)[0][:, :, ::-1])
+    profile = ShapeProfile(min=(1, 3, 64, 64), opt=(1, 3, 64, 64), max=(1, 3, 64, 64))
+    path = build_engine(tiny_onnx, tmp_path / "q.engine", int8=True, calibration=photos, profile=profile,
+                        cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.calib"))) == 1  # the calibrator ran and wrote its cache
+    assert read_sidecar(path)["tensorrt_precision"] == "int8"
+    assert check_parity(path, tiny_onnx, (1, 3, 64, 64))["mean_abs"] < 5e-2

@@ -36,9 +36,17 @@ def _size(text: str) -> tuple[int, int]:
     return (parts[0], parts[-1])
 
 
+def with_default_models(given: list[str], defaults) -> list[str]:
+    """Only .onnx files given: the default architectures plus those files (to compare against); else ``given``."""
+    if any(not m.lower().endswith(".onnx") for m in given):
+        return list(given)
+    return [*defaults, *given]
+
+
 def bench(
     models: Optional[list[str]] = typer.Argument(None, help="Architectures (r101, r18, r18-0.5) or .onnx files. "
-                                                 "Default: r101 r18 r18-0.5, exported untrained."),
+                                                 "Default: r101 r18 r18-0.5, exported untrained, plus any "
+                                                 ".onnx given."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     engines: str = typer.Option("onnxruntime", help="Comma list of onnxruntime, tensorrt, torch."),
     batch: str = typer.Option("1", help="Comma list of batch sizes, e.g. 1,8."),
@@ -61,7 +69,7 @@ def bench(
     from .bench.throughput import DEFAULT_MODELS, BenchConfig, format_report, plot_report, run_bench
 
     variants = tuple(v.strip() for v in torch_variants.split(",") if v.strip()) if torch_variants else None
-    cfg = BenchConfig(models=list(models or DEFAULT_MODELS), device=device,
+    cfg = BenchConfig(models=with_default_models(models or [], DEFAULT_MODELS), device=device,
                       engines=tuple(e.strip() for e in engines.split(",") if e.strip()),
                       batches=_ints(batch, "--batch"), size=_size(size), threads=threads, runs=runs,
                       warmup=warmup, end_to_end=end_to_end, torch_variants=variants, trt_cache=trt_cache)

@@ -65,8 +65,10 @@ def _stage_command(stage: str):
 def eval_command(
     weights: Path = typer.Option(..., "--weights", "-w", help="Weights to score (runs/x/best, x.safetensors)."),
     data: Path = typer.Option(..., "--data", "-d", help="Segmentation or matte folder."),
-    backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Backgrounds for matte composites."),
-    kind: str = typer.Option("auto", "--kind", help="seg | matte | auto (from the folder layout)."),
+    backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Backgrounds for matte composites "
+                                               "(not for seg or photo)."),
+    kind: str = typer.Option("auto", "--kind", help="seg | matte (composited) | photo (real photos with alpha: "
+                             "P3M-500, PPM-100, AM-2k) | auto (from the folder layout)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
     short_side: Optional[int] = typer.Option(None, "--short-side", help="Test-time shorter side "
                                              "[default: the model's recommendation, else 512]."),
@@ -77,7 +79,7 @@ def eval_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the fixed composite backgrounds."),
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
 ):
-    """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte) or IoU, far MSE (seg)."""
+    """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
     _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,

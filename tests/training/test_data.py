@@ -1,3 +1,4 @@
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,6 +28,39 @@ def test_pairs_layouts_and_bad_files(tmp_path, capsys):
     (ppm / "fg").rename(ppm / "image")
     (ppm / "alpha").rename(ppm / "matte")
     assert len(data.find_pairs(ppm, "matte")) == 2
+
+
+def _relayout(root: Path, images: str, labels: str) -> Path:
+    """make_matte's fg/ + alpha/ renamed to another dataset's folder names (``a/b`` nests them)."""
+    for old, new in (("fg", images), ("alpha", labels)):
+        (root / new).parent.mkdir(parents=True, exist_ok=True)
+        (root / old).rename(root / new)
+    return root
+
+
+@pytest.mark.parametrize("images, labels", [
+    ("original", "mask"),                     # AM-2k (train/ and validation/)
+    ("blurred_image", "mask"),                # P3M-10k train, P3M-500-P
+    ("original_image", "mask"),               # P3M-500-NP
+    ("image", "matte"),                       # PPM-100
+    ("Train/FG", "Train/Alpha"),              # Human-2K style: capitalised folders, a train/ level
+])
+def test_public_matting_layouts_are_read(tmp_path, images, labels):
+    from wsshm_rt.training.evaluate import _detect_kind
+
+    root = _relayout(make_matte(tmp_path / "set", n=3), images, labels)
+    pairs = data.find_pairs(root, "matte")
+    assert [(p.image.parent.name, p.label.parent.name, p.image.stem) for p in pairs] == \
+        [(Path(images).name, Path(labels).name, f"m{i:02d}") for i in range(3)]
+    # Benchmark layouts of real photos are scored as they are; fg/alpha folders need compositing.
+    assert _detect_kind(root) == ("matte" if images.endswith("FG") else "photo")
+
+
+def test_p3m_mattes_are_binarised_as_segmentation_labels(tmp_path):
+    root = _relayout(make_matte(tmp_path / "p3m", n=2), "original_image", "mask")
+    pairs = data.find_pairs(root, "segmentation")
+    s = data.SegDataset(pairs, _cfg())[SampleKey(0, 32, (0,))]
+    assert len(pairs) == 2 and set(np.unique(s["true_seg"])) == {0.0, 1.0}
 
 
 def test_bad_folders_are_one_sentence(tmp_path):
@@ -119,3 +153,23 @@ def test_workers_do_not_change_the_samples(tiny_data):
 
     for a, b in zip(batches(0), batches(2)):
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_label_budget_limits_take_a_seeded_subset_of_the_training_side(tiny_data):
+    torch = pytest.importorskip("torch")
+    from wsshm_rt.training.config import resolve_config
+    from wsshm_rt.training.stages import build_pretrain, build_teacher
+
+    def sets(build, stage, **kw):
+        cfg = resolve_config(stage, overrides={"seg": str(tiny_data["seg"]), "matte": str(tiny_data["matte"]),
+                                               "backgrounds": str(tiny_data["bg"]), "model": "r18-0.5",
+                                               "val_fraction": 0.25, **kw})
+        s = build(cfg, torch.device("cpu"))
+        return [p.image.name for p in s.train_set.pairs], [p.image.name for p in s.val_sets[0].pairs]
+
+    full_train, full_val = sets(build_pretrain, "pretrain")
+    train, val = sets(build_pretrain, "pretrain", seg_limit=3)
+    assert len(full_train) == 6 and len(train) == 3 and set(train) < set(full_train) and val == full_val
+    assert sets(build_pretrain, "pretrain", seg_limit=3, seed=0) == (train, val)
+    m_train, m_val = sets(build_teacher, "teacher", matte_limit=2)
+    assert len(m_train) == 2 and len(m_val) == 2 and not set(m_train) & set(m_val)

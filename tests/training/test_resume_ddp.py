@@ -42,6 +42,8 @@ def student_cmd(tiny_data, teacher, out, iters=12):
 def test_sigkill_then_resume_equals_uninterrupted(tiny_data, teacher_weights, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(student_cmd(tiny_data, teacher_weights, ref), env=ENV, check=True, capture_output=True)
+    # saved every 3 steps, the last K = 3 step checkpoints kept
+    assert sorted(p.name for p in (ref / "ckpt").iterdir()) == [f"step_{s:07d}.safetensors" for s in (6, 9, 12)]
 
     proc = subprocess.Popen(student_cmd(tiny_data, teacher_weights, killed), env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -53,6 +53,13 @@ def test_stage_outputs(runs, stage):
     assert any(r["kind"].startswith("val_") for r in rows)
     _, meta = load_weights(out / "last")
     assert meta["architecture"] == "r18-0.5" and meta["step"] == "3"
+    # The resolved config (stage defaults < flags) is saved beside the checkpoints and matches the resume state.
+    from wsshm_rt.training.config import load_yaml
+
+    saved = load_yaml(out / "config.yaml")
+    assert saved["stage"] == {"pre": "pretrain"}.get(stage, stage) and saved["iters"] == 3
+    assert saved["lr"] == (1e-4 if stage == "pre" else 5e-5) and saved["crop_min"] == 64
+    assert saved == torch.load(out / "state.pt", weights_only=True)["config"]
 
 
 def test_student_learns_from_teacher_by_ema(runs):
@@ -88,7 +95,8 @@ def test_eval_command_writes_json(runs, tiny_data, tmp_path, capsys):
         "--backgrounds", str(tiny_data["bg"]), "--json", str(out), "--short-side", "64", "--device", "cpu")
     result = json.loads(out.read_text())
     assert result["kind"] == "matte" and result["images"] == 6 and "mse_boundary" in result
-    assert "mse" in capsys.readouterr().out
+    header, _, row = capsys.readouterr().out.splitlines()[-3:]
+    assert "mse x1000" in header and f"{result['mse'] * 1e3:.4g}" in row.split()  # the table reports MSE x1e3
 
 
 @pytest.mark.parametrize("args, message", [
@@ -118,6 +126,34 @@ def test_ema_is_off_across_architectures(tiny_data, runs):
     before = {k: v.clone() for k, v in stage.teacher.state_dict().items()}
     stage.after_step(stage.model)  # a no-op: the teacher stays as loaded
     assert all(torch.equal(before[k], v) for k, v in stage.teacher.state_dict().items())
+
+
+def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
+    """P3M-500 / PPM-100 protocol: predict on the photo itself and compare with its alpha, no compositing."""
+    from wsshm_rt.metrics import MetricAccumulator, matte_metrics
+    from wsshm_rt.models import create_model
+    from wsshm_rt.training import data
+    from wsshm_rt.training.evaluate import predict_alpha
+
+    from .conftest import make_matte
+
+    root = make_matte(tmp_path / "ppm", n=2, seed=5)
+    (root / "fg").rename(root / "image")
+    (root / "alpha").rename(root / "matte")
+    out = tmp_path / "photo.json"
+    cli("eval", "--weights", str(runs / "student" / "last"), "--data", str(root), "--json", str(out),
+        "--short-side", "64", "--device", "cpu")
+    result = json.loads(out.read_text())
+    state, meta = load_weights(runs / "student" / "last")
+    model = create_model(meta["architecture"]).eval()
+    model.load_state_dict(state)
+    acc = MetricAccumulator()
+    for pair in data.find_pairs(root, "matte"):
+        rgb, pha = data.read_pair(pair)
+        acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64), pha))
+    assert result["kind"] == "photo" and result["images"] == 2
+    assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
+        acc.mean()["sad_boundary"])
 
 
 def test_eval_val_split_scores_only_held_out_images(runs, tiny_data, tmp_path):

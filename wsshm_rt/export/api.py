@@ -18,13 +18,16 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
         raise WsshmError(f"--quantize takes 'int8', not {quantize!r}")
     if quantize and fmt != "onnx":
         raise WsshmError("--quantize int8 produces an ONNX file; it cannot be combined with --format tensorrt")
+    # Calibration is checked before the export, which takes a while: a wrong flag fails at once.
+    if quantize and calibration is None:
+        raise WsshmError("--quantize int8 needs --calibration, a folder of representative images")
+    if quantize and not Path(calibration).is_dir():
+        raise WsshmError(f"--calibration {calibration} is not a folder of images")
     if fmt == "onnx" and not quantize:
         return export_onnx_file(out, weights, model, opset)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = export_onnx_file(Path(tmp) / "fp32.onnx", weights, model, opset)
         if quantize:
-            if calibration is None:
-                raise WsshmError("--quantize int8 needs --calibration, a folder of representative images")
             from .quantize import quantize_int8
 
             return quantize_int8(fp32, out, calibration)

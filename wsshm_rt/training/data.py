@@ -19,11 +19,15 @@ from ..images import IMAGE_SUFFIXES, load_image
 from ..preprocess import normalise
 from . import augment
 
-# (image folder, label folder), first match wins; P3M-10k, AM-2k/Human-2K and PPM-100 layouts included.
-SEG_LAYOUTS = [("images", "masks"), ("blurred_image", "mask"), ("image", "mask"), ("images", "mask"),
-               ("image", "masks")]
-MATTE_LAYOUTS = [("fg", "alpha"), ("image", "alpha"), ("image", "matte"), ("images", "alpha"),
-                 ("images", "matte")]
+# (image folder, label folder), first match wins; names match case-insensitively (Human-2K style FG/ + Alpha/).
+# P3M-10k and AM-2k call their alpha mattes "mask"; as segmentation labels they are binarised at 0.5.
+SEG_LAYOUTS = [("images", "masks"), ("blurred_image", "mask"), ("original_image", "mask"), ("image", "mask"),
+               ("images", "mask"), ("image", "masks")]
+# Real photos with their true alpha: P3M-10k / P3M-500-P, P3M-500-NP, AM-2k, PPM-100. They can be composited
+# like a foreground for training, and are scored as they are by `wsshm-rt eval` (kind "photo", P3M protocol).
+PHOTO_LAYOUTS = [("blurred_image", "mask"), ("original_image", "mask"), ("original", "mask"), ("image", "matte")]
+MATTE_LAYOUTS = [("fg", "alpha"), ("image", "alpha"), ("image", "matte"), ("images", "alpha"), ("images", "matte"),
+                 ("blurred_image", "mask"), ("original_image", "mask"), ("original", "mask")]
 
 
 class Pair(NamedTuple):
@@ -51,12 +55,33 @@ def find_pairs(root, kind: str) -> list[Pair]:
     if not root.is_dir():
         raise WsshmError(f"{kind} folder {root} does not exist")
     layouts = SEG_LAYOUTS if kind == "segmentation" else MATTE_LAYOUTS
-    for base in (root, root / "train"):
-        for img_dir, lab_dir in layouts:
-            if (base / img_dir).is_dir() and (base / lab_dir).is_dir():
-                return _pair(base / img_dir, base / lab_dir, kind)
+    found = find_layout(root, layouts)
+    if found:
+        return _pair(*found, kind)
     names = " or ".join(f"{a}/+{b}/" for a, b in layouts[:3])
     raise WsshmError(f"{root} is not a {kind} folder: expected sub-folders {names}")
+
+
+def find_layout(root: Path, layouts) -> tuple[Path, Path] | None:
+    """(image folder, label folder) of the first layout found in ``root``, then in ``root/train``; else None."""
+    root = Path(root)
+    for base in (root, subdir(root, "train")):
+        if base is None:
+            continue
+        for img_dir, lab_dir in layouts:
+            images, labels = subdir(base, img_dir), subdir(base, lab_dir)
+            if images and labels:
+                return images, labels
+    return None
+
+
+def subdir(base: Path, name: str) -> Path | None:
+    """The folder ``base/name``, its name matched case-insensitively (FG/ for fg/); None if there is none."""
+    if (base / name).is_dir():
+        return base / name
+    if not base.is_dir():
+        return None
+    return next((p for p in sorted(base.iterdir()) if p.name.lower() == name and p.is_dir()), None)
 
 
 def _pair(img_dir: Path, lab_dir: Path, kind: str) -> list[Pair]:
@@ -94,7 +119,7 @@ def find_backgrounds(root) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise WsshmError(f"backgrounds folder {root} does not exist")
-    found = list(_images_in(root / "train" if (root / "train").is_dir() else root).values())
+    found = list(_images_in(subdir(root, "train") or root).values())
     files = [p for p in found if _readable(p)]
     if len(files) < len(found):
         warn(f"{root}: skipped {len(found) - len(files)} unreadable background(s) of {len(found)}")
@@ -130,6 +155,14 @@ def load_label(path: Path) -> np.ndarray:
     return load_image(path)[..., 0].astype(np.float32) / 255.0
 
 
+def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 RGB Shape(H, W, 3) and its label float32 in [0, 1] resized to Shape(H, W) if it differs."""
+    rgb, lab = load_image(pair.image), load_label(pair.label)
+    if lab.shape != rgb.shape[:2]:
+        lab = cv2.resize(lab, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return rgb, lab
+
+
 def to_chw(rgb: np.ndarray) -> np.ndarray:
     return normalise(rgb)
 
@@ -147,15 +180,11 @@ class _Base:
         for k in range(len(self.pairs)):
             pair = self.pairs[(index + k) % len(self.pairs)]
             try:
-                rgb, lab = load_image(pair.image), load_label(pair.label)
+                return read_pair(pair)
             except WsshmError as exc:
                 if pair.image not in self._bad:
                     self._bad.add(pair.image)
                     warn(f"skipping {exc}")
-                continue
-            if lab.shape != rgb.shape[:2]:
-                lab = cv2.resize(lab, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
-            return rgb, lab
         raise WsshmError("no pair of the training set could be read")
 
 
@@ -206,8 +235,6 @@ class MatteDataset(_Base):
 def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation composite: the background and its crop are fixed by (seed, file name), so numbers compare."""
     rng = np.random.default_rng([seed, stable_hash(pair.image.name, seed)])
-    fg, pha = load_image(pair.image), load_label(pair.label)
-    if pha.shape != fg.shape[:2]:
-        pha = cv2.resize(pha, (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_LINEAR)
+    fg, pha = read_pair(pair)
     bgr = augment.cover_crop(load_image(backgrounds[int(rng.integers(len(backgrounds)))]), *fg.shape[:2], rng)
     return augment.composite(fg, pha, bgr), pha

@@ -1,7 +1,8 @@
 """Validation and ``wsshm-rt eval``: test-time preprocessing (shorter side 512), metrics at original size.
 
 seg: natural photos with binary masks -> IoU and far-from-edge MSE. matte: fg + alpha composited onto a background
-fixed by (seed, name), so numbers are comparable between models and runs.
+fixed by (seed, name), so numbers are comparable between models and runs. photo: real photos with their true alpha
+(P3M-500, PPM-100, AM-2k), scored as they are, as the P3M benchmark does.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def evaluate_seg(model, pairs, device, short_side: int = 512) -> dict:
 
 
 def evaluate_matte(model, pairs, backgrounds, device, short_side: int = 512, seed: int = 0) -> dict:
+    """Matting metrics; no ``backgrounds``: the images are real photos, scored without compositing."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
-        src, pha = data.fixed_composite(pair, backgrounds, seed)
+        src, pha = data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
         acc.add(matte_metrics(predict_alpha(model, src, device, short_side), pha))
     return acc.mean()
 
@@ -59,7 +61,7 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
     try:
         if kind == "seg":
             return evaluate_seg(model, pairs, device, short_side)
-        return evaluate_matte(model, pairs, backgrounds, device, short_side, seed)
+        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed)
     finally:
         model.train(was_training)
 
@@ -72,16 +74,17 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
     """
-    from ..metrics import format_table
+    from ..metrics import REPORT_SCALE, format_table
     from ..models import create_model
     from ..weights import load_weights
     from .distributed import pick_device
 
     kind = _detect_kind(data_dir) if kind == "auto" else kind
-    if kind not in ("seg", "matte"):
-        raise WsshmError(f"kind must be seg, matte or auto, not {kind!r}")
+    if kind not in ("seg", "matte", "photo"):
+        raise WsshmError(f"kind must be seg, matte, photo or auto, not {kind!r}")
     if kind == "matte" and not backgrounds:
-        raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto")
+        raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
+                         "(--kind photo scores real photos with their alpha as they are)")
     if split not in ("all", "val", "train"):
         raise WsshmError(f"split must be all, val or train, not {split!r}")
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
@@ -99,12 +102,11 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
               "short_side": short_side, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
-    return result, format_table({Path(str(weights)).name: metrics})
+    return result, format_table({Path(str(weights)).name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
 
 
 def _detect_kind(root) -> str:
-    root = Path(root)
-    for base in (root, root / "train"):
-        if any((base / a).is_dir() and (base / b).is_dir() for a, b in data.MATTE_LAYOUTS):
-            return "matte"
-    return "seg"
+    """photo for the benchmark layouts (P3M, PPM-100, AM-2k), matte for other alpha folders, else seg."""
+    if data.find_layout(root, data.PHOTO_LAYOUTS):
+        return "photo"
+    return "matte" if data.find_layout(root, data.MATTE_LAYOUTS) else "seg"
