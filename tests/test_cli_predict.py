@@ -92,7 +92,7 @@ def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     for expected, args in cases.items():
         line = _one_line_error(wsshm(*args))
         assert expected in line, line
-    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert not (tmp_path / "o").exists()  # failed runs leave no empty output folder behind
 
 
 def test_export_command_and_wrong_weights(tmp_path, tiny_weights):

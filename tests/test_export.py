@@ -31,3 +31,16 @@ def test_onnx_graph_is_clean(tiny_onnx):
     assert [d.dim_param for d in dims] == ["batch", "", "height", "width"] and dims[1].dim_value == 3
     meta = {p.key: p.value for p in proto.metadata_props}
     assert meta["architecture"] == "r18-0.5" and "mean" in meta
+
+
+def test_export_to_a_folder_or_an_unwritable_place_is_one_sentence(tmp_path, capsys):
+    """Refused before the network is built, instead of a traceback from the exporter's file write."""
+    from wsshm_rt.cli import main
+
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    for out, message in ((tmp_path, "is a folder"), (tmp_path / "blocker" / "m.onnx", "cannot write to output folder")):
+        with pytest.raises(SystemExit) as exc:
+            main(["export", "--model", "r18-0.5", "-o", str(out)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and message in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]

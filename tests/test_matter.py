@@ -92,3 +92,48 @@ def test_bad_models(tmp_path, tiny_onnx):
         Matter(tmp_path / "id.onnx")
     with pytest.raises(WsshmError, match="engine must be"):
         Matter(tiny_onnx, engine="tflite")
+
+
+def _onnx_model(path, in_shape, out_shape, nodes, in_type=onnx.TensorProto.FLOAT):
+    """A one-input, one-output ONNX graph ``x -> ... -> alpha``, for models that are wrong in one way."""
+    g = onnx.helper.make_graph(nodes, "g", [onnx.helper.make_tensor_value_info("x", in_type, in_shape)],
+                               [onnx.helper.make_tensor_value_info("alpha", in_type, out_shape)])
+    model = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def _grey(out="alpha"):
+    return onnx.helper.make_node("ReduceMean", ["x"], [out], axes=[1], keepdims=1)
+
+
+@pytest.mark.parametrize("in_shape, out_shape, nodes, in_type, message", [
+    (["n", 3, "h", "w"], ["n", 3, "h", "w"], [onnx.helper.make_node("Identity", ["x"], ["alpha"])],
+     onnx.TensorProto.UINT8, "one float image input"),
+    ([1, 3, 224, 224], [1, 1, 224, 224], [_grey()], onnx.TensorProto.FLOAT, "fixed input Shape"),
+    (["n", 3, "h", "w"], ["n", 3, "h", "w"], [onnx.helper.make_node("Identity", ["x"], ["alpha"])],
+     onnx.TensorProto.FLOAT, "no 'alpha' output"),
+], ids=["uint8 input", "fixed size", "3-channel output"])
+def test_models_with_wrong_inputs_or_outputs_are_refused_on_load(tmp_path, in_shape, out_shape, nodes, in_type,
+                                                                  message):
+    path = _onnx_model(tmp_path / "wrong.onnx", in_shape, out_shape, nodes, in_type)
+    with pytest.raises(WsshmError, match=message):
+        Matter(path)
+
+
+def test_a_model_that_shrinks_the_image_is_refused(tmp_path, portrait):
+    """Its output shape is only known when it runs; a half-size alpha must not be stretched into a matte."""
+    nodes = [_grey("g"), onnx.helper.make_node("MaxPool", ["g"], ["alpha"], kernel_shape=[2, 2], strides=[2, 2])]
+    matter = Matter(_onnx_model(tmp_path / "half.onnx", ["n", 3, "h", "w"], ["n", 1, "h2", "w2"], nodes),
+                    short_side=64)
+    with pytest.raises(WsshmError, match=r"returns Shape\(1, 1, 32, 32\)"):
+        matter.predict(portrait[0][:64, :64])
+
+
+def test_a_model_with_batch_fixed_at_one_still_predicts_batches(tmp_path, portrait):
+    rgb, _ = portrait
+    matter = Matter(_onnx_model(tmp_path / "b1.onnx", [1, 3, "h", "w"], [1, 1, "h", "w"], [_grey()]), short_side=64)
+    alphas = matter.predict_batch([rgb, rgb[:40, :50]])
+    assert [a.shape for a in alphas] == [rgb.shape[:2], (40, 50)]
+    assert np.array_equal(alphas[0], matter.predict(rgb))

@@ -6,6 +6,8 @@ r18-0.5 at a 64 px short side: the tests check plumbing, not matte quality.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -252,6 +254,68 @@ def test_bad_inputs_are_one_sentence_errors(matter, tmp_path):
         matte_video(junk, tmp_path / "o.gif", matter, progress=False)
     with pytest.raises(WsshmError, match="cannot hold an alpha"):
         matte_video(junk, tmp_path / "o.mp4", matter, alpha=True, progress=False)
+
+
+def test_output_that_is_the_input_is_refused(clips, matter, tmp_path):
+    """The output replaces its name only when finished: writing over the input would silently destroy it."""
+    src = tmp_path / "talk.mp4"
+    src.write_bytes((clips / "clip.mp4").read_bytes())
+    with pytest.raises(WsshmError, match="is the input"):
+        matte_video(src, tmp_path / "." / "talk.mp4", matter, progress=False)
+    with pytest.raises(WsshmError, match="is the input"):
+        run_webcam(matter, source=src, window=False, output=src)
+    assert src.read_bytes() == (clips / "clip.mp4").read_bytes()
+
+
+def test_unwritable_output_is_one_sentence(clips, video_model, tmp_path, capsys):
+    from wsshm_rt.cli import main
+
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    for out in (tmp_path / "blocker" / "o.mp4", tmp_path / "blocker" / "frames"):
+        with pytest.raises(SystemExit) as exc:
+            main(["video", str(clips / "clip.mp4"), "-o", str(out), "-m", str(video_model), "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and "cannot write to output folder" in err[0], err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_disk_full_while_encoding_is_an_error_and_leaves_no_file(clips, matter, tmp_path):
+    # The sink writes to .<name>.tmp<pid> first: pointing that name at /dev/full makes every write fail.
+    (tmp_path / f".o.mp4.tmp{os.getpid()}").symlink_to("/dev/full")
+    with pytest.raises(WsshmError, match="cannot write .*No space left"):
+        matte_video(clips / "clip.mp4", tmp_path / "o.mp4", matter, progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_video_with_no_frames_is_one_sentence(video_model, tmp_path, capsys, caplog):
+    """A real file whose video stream is empty (only audio was written): no warning before the error."""
+    from wsshm_rt.cli import main
+    from wsshm_rt.video_synth import _write_tone
+
+    src = tmp_path / "empty-video.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 128, 96, "yuv420p"
+        _write_tone(av, out, out.add_stream("aac", rate=44100), 0.4)
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(src), "-o", str(tmp_path / "o.mp4"), "-m", str(video_model), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and err == [f"wsshm-rt: error: {src}: no video frames could be decoded"]
+    assert not caplog.records  # a truncation warning would be a second line on a terminal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-video.mkv"]
+
+
+def test_unreadable_frame_in_an_image_folder_keeps_the_frames_before(matter, tmp_path):
+    import cv2
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frames, _ = moving_ellipse(5, 96, 128)
+    for i, rgb in enumerate(frames):
+        cv2.imwrite(str(folder / f"f{i}.png"), rgb[:, :, ::-1])
+    (folder / "f3.png").write_bytes(b"\x89PNG cut off")
+    result = matte_video(folder, tmp_path / "o.mp4", matter, progress=False)
+    assert result.frames == len(decode(tmp_path / "o.mp4")[0]) == 3 and result.truncated
 
 
 def test_missing_camera_names_source(matter, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,16 @@ def list_images(spec) -> list[Path]:
             raise WsshmError(f"no images match {spec}")
         return files
     raise WsshmError(f"{p} does not exist")
+
+
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` and prove we can write there, before any work is done."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsshm-probe"):
+            pass
+    except OSError as exc:
+        raise WsshmError(f"cannot write to output folder {folder} ({exc.strerror or exc})") from None
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -6,12 +6,11 @@ A bad file in a folder is reported and skipped; every good file is still written
 from __future__ import annotations
 
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WsshmError
-from .images import list_images, load_image, save_image
+from .images import ensure_writable, list_images, load_image, save_image
 
 OUTPUT_KINDS = ("alpha", "rgba", "composite")
 
@@ -41,28 +40,28 @@ def expand_inputs(specs) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def ensure_writable(folder: Path) -> None:
-    """Create ``folder`` and prove we can write there, before any work is done."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsshm-probe"):
-            pass
-    except OSError as exc:
-        raise WsshmError(f"cannot write to output folder {folder} ({exc.strerror or exc})") from None
-
-
 def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kwargs) -> int:
     """Matte every input image and write the requested outputs. Returns the number of skipped files."""
-    from tqdm import tqdm
-
     from .compose import parse_background
     from .matter import Matter
 
     kinds = opts.kinds()
     files = expand_inputs(inputs)
     background = parse_background(opts.background) if opts.background else None
+    created = not opts.out.exists()
     ensure_writable(opts.out)
-    matter = Matter(matter_kwargs.pop("model", None), **matter_kwargs)
+    try:
+        return _predict_all(files, opts, kinds, background, progress, Matter(matter_kwargs.pop("model", None),
+                                                                              **matter_kwargs))
+    except WsshmError:
+        if created and opts.out.is_dir() and not any(opts.out.iterdir()):
+            opts.out.rmdir()  # a run that wrote nothing leaves nothing behind
+        raise
+
+
+def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool, matter) -> int:
+    from tqdm import tqdm
+
     failed = 0
     bar = tqdm(files, unit="img", disable=not progress or len(files) < 2, dynamic_ncols=True)
     for path in bar:

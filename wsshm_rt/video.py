@@ -276,7 +276,7 @@ def matte_video(source, output, matter, background=None, alpha: bool = False, mo
     Audio is carried over when both input and output are video files. ``fps`` applies to image folders.
     """
     mode = mode or ("rgba" if alpha else "composite")
-    check_output(output, mode == "rgba")
+    check_output(output, mode == "rgba", source)
     compositor = make_compositor(mode, background)
     src = open_source(source, fps)
     try:
@@ -302,7 +302,7 @@ def run_webcam(matter, source=0, backgrounds=(), window: bool = True, output=Non
     if window:
         check_gui()
     if output is not None:
-        check_output(output, False)
+        check_output(output, False, source)
     controls = Controls([parse_background(b) for b in dict.fromkeys([*backgrounds, "#00ff00", "blur"])])
     src = open_source(source)
     try:

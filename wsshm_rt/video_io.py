@@ -14,6 +14,7 @@ Alpha video, as supported by PyAV 18's bundled FFmpeg (checked by tests/test_vid
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ import numpy as np
 
 from .errors import WsshmError, require
 from .images import list_images, load_image, save_image
+from .images import ensure_writable
 
 log = logging.getLogger("wsshm_rt")
 
@@ -115,14 +117,16 @@ class VideoFileSource:
                     index += 1
         except av.error.FFmpegError as exc:
             self.truncated = True
-            log.warning("wsshm-rt: %s: decoding stopped after %d frames (%s); keeping what was read",
-                        self.path, index, exc)
+            if index:  # with no frame at all the run fails, and its error is the one line the user needs
+                log.warning("wsshm-rt: %s: decoding stopped after %d frames (%s); keeping what was read",
+                            self.path, index, exc)
             return
         if self.frame_count and index < 0.9 * self.frame_count - 1:
             # FFmpeg ends a cut-off file quietly; the header's duration is what tells us frames are missing.
             self.truncated = True
-            log.warning("wsshm-rt: %s: only %d of about %d frames could be read (truncated file?)",
-                        self.path, index, self.frame_count)
+            if index:
+                log.warning("wsshm-rt: %s: only %d of about %d frames could be read (truncated file?)",
+                            self.path, index, self.frame_count)
 
     def close(self) -> None:
         self._container.close()
@@ -196,11 +200,21 @@ class ImageFolderSource:
 
     def __iter__(self):
         for i, f in enumerate(self._files):
-            rgb = load_image(f)
-            if (rgb.shape[1], rgb.shape[0]) != self.size:
-                raise WsshmError(f"{f} is {rgb.shape[1]}x{rgb.shape[0]} but the first image is "
-                                 f"{self.size[0]}x{self.size[1]}; all frames must have the same size")
+            try:
+                rgb = self._read(f)
+            except WsshmError as exc:
+                # Like a truncated video file: end the clip here and keep the frames before, not lose them all.
+                self.truncated = True
+                log.warning("wsshm-rt: %s; stopping after %d frames, which are kept", exc, i)
+                return
             yield Frame(rgb, i / float(self.fps), time.perf_counter())
+
+    def _read(self, path: Path) -> np.ndarray:
+        rgb = load_image(path)
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            raise WsshmError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]} but the first image is "
+                             f"{self.size[0]}x{self.size[1]}; all frames must have the same size")
+        return rgb
 
     def close(self) -> None:
         pass
@@ -222,9 +236,15 @@ def open_source(spec, fps: float | None = None, camera_size: tuple[int, int] | N
 # ---------------------------------------------------------------- sinks
 
 
-def check_output(path, alpha: bool) -> str:
-    """'folder' (PNG sequence) or 'video' for an output path; raise a WsshmError for unsupported ones."""
+def check_output(path, alpha: bool, source=None) -> str:
+    """'folder' (PNG sequence) or 'video' for an output path; raise a WsshmError for unsupported ones.
+
+    Called before any work is done, so that a bad output fails in a second, not after the whole video.
+    """
     path = Path(path)
+    if source is not None and _same_path(path, source):
+        # The output replaces its name only when it is finished, so the input would be silently lost.
+        raise WsshmError(f"the output {path} is the input; write the result to another path")
     suffix = path.suffix.lower()
     if path.is_dir() or not suffix:
         return "folder"
@@ -235,7 +255,13 @@ def check_output(path, alpha: bool) -> str:
                          "use .webm, .mov, .mkv or a folder for RGBA PNGs")
     if not path.parent.exists():
         raise WsshmError(f"the output folder {path.parent} does not exist")
+    ensure_writable(path.parent)
     return "video"
+
+
+def _same_path(path: Path, source) -> bool:
+    src = Path(str(source))
+    return path.exists() and src.exists() and os.path.samefile(path, src)
 
 
 class VideoFileSink:
@@ -272,6 +298,10 @@ class VideoFileSink:
 
     def write(self, image: np.ndarray, t: float) -> None:
         """image: uint8 RGB or RGBA Shape(H, W, 3|4) (matching ``alpha``); t: its time in seconds."""
+        with self._io_errors():
+            self._write(image, t)
+
+    def _write(self, image: np.ndarray, t: float) -> None:
         av = _av()
         pts = max(round(t * self.fps), self._last_pts + 1)
         frame = av.VideoFrame.from_ndarray(self._pad_even(image), format=self._format)
@@ -291,12 +321,25 @@ class VideoFileSink:
 
     def close(self) -> None:
         """Flush the encoder, finish the audio up to the video's end, and move the file to its real name."""
+        with self._io_errors():
+            self._close()
+
+    def _close(self) -> None:
         for packet in self._stream.encode():
             self._container.mux(packet)
         if self._audio:
             self._audio.finish((self._last_pts + 1) / self.fps)
         self._container.close()
         os.replace(self._tmp, self.path)
+
+    @contextlib.contextmanager
+    def _io_errors(self):
+        """A full disk or a vanished folder is the user's to fix: one sentence, not a traceback."""
+        av = _av()
+        try:
+            yield
+        except (OSError, av.error.FFmpegError) as exc:
+            raise WsshmError(f"cannot write {self.path} ({getattr(exc, 'strerror', None) or exc})") from None
 
     def abort(self) -> None:
         """Drop the partial output (used when nothing valid was produced)."""
@@ -378,21 +421,26 @@ class PngSequenceSink:
 
     def __init__(self, folder):
         self.path = Path(folder)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise WsshmError(f"cannot create output folder {self.path} ({exc.strerror or exc})") from None
+        self._created = not self.path.exists()
+        ensure_writable(self.path)
         self.frames = 0
 
     def write(self, image: np.ndarray, t: float) -> None:
-        save_image(self.path / f"frame_{self.frames:06d}.png", image)
+        path = self.path / f"frame_{self.frames:06d}.png"
+        try:
+            save_image(path, image)
+        except OSError as exc:
+            raise WsshmError(f"cannot write {path} ({exc.strerror or exc})") from None
         self.frames += 1
 
     def close(self) -> None:
         pass
 
     def abort(self) -> None:
-        pass
+        """Frames already written are whole files and stay; a folder made for nothing is removed."""
+        if self._created and self.frames == 0:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
 
 def open_sink(path, fps: Fraction, size: tuple[int, int], alpha: bool = False, audio_from=None):

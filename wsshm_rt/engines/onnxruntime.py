@@ -35,10 +35,21 @@ class OrtEngine:
         self.detail = self.provider
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.input_name, self.output_index = _check_io(self.session, path)
+        self.one_at_a_time = self.session.get_inputs()[0].shape[0] == 1  # exported with batch size fixed at 1
+        self.path = path
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         # InferenceSession.run is thread-safe: one session serves every caller.
-        return self.session.run(None, {self.input_name: batch})[self.output_index]
+        if self.one_at_a_time and len(batch) > 1:
+            return np.concatenate([self.run(batch[i:i + 1]) for i in range(len(batch))])
+        alpha = self.session.run(None, {self.input_name: batch})[self.output_index]
+        # Checked on every call: a model whose output is smaller than its input would otherwise be
+        # cropped and stretched into a wrong matte without a word.
+        if alpha.shape != (batch.shape[0], 1, *batch.shape[2:]):
+            raise WsshmError(f"{self.path} is not a wsshm-rt matting model: for an input of "
+                             f"Shape{tuple(batch.shape)} it returns Shape{tuple(alpha.shape)}, not "
+                             f"Shape({batch.shape[0]}, 1, {batch.shape[2]}, {batch.shape[3]})")
+        return alpha
 
 
 def _providers(available: list[str], device: str, tensorrt_ep: bool) -> list[str]:
@@ -52,18 +63,24 @@ def _providers(available: list[str], device: str, tensorrt_ep: bool) -> list[str
 
 
 def _check_io(session, path: Path) -> tuple[str, int]:
+    """Refuse, at load time, a model that cannot take our float Shape(N, 3, H, W) of any size."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
     shape = inputs[0].shape if len(inputs) == 1 else None
-    if shape is None or len(shape) != 4 or shape[1] not in (3, "3"):
-        got = ", ".join(f"{i.name}{i.shape}" for i in inputs)
-        raise WsshmError(f"{path} is not a wsshm-rt matting model: it must take one image input "
+    if shape is None or len(shape) != 4 or shape[1] not in (3, "3") or inputs[0].type != "tensor(float)":
+        got = ", ".join(f"{i.name}{i.shape} {i.type}" for i in inputs)
+        raise WsshmError(f"{path} is not a wsshm-rt matting model: it must take one float image input "
                          f"Shape(N, 3, H, W), but takes {got}")
+    batch, height, width = (d if isinstance(d, int) else None for d in (shape[0], shape[2], shape[3]))
+    if height or width or batch not in (None, 1):
+        # Images are resized by their shorter side and padded to /32, so the height and width vary.
+        raise WsshmError(f"{path} takes a fixed input Shape{tuple(shape)}; wsshm-rt needs a model with dynamic "
+                         "height and width (and batch), as written by `wsshm-rt export`")
     names = [o.name for o in outputs]
-    if "alpha" in names:
-        return inputs[0].name, names.index("alpha")
-    if len(outputs[0].shape) != 4:
+    index = names.index("alpha") if "alpha" in names else 0
+    out_shape = outputs[index].shape
+    if len(out_shape) != 4 or isinstance(out_shape[1], int) and out_shape[1] != 1:
         raise WsshmError(f"{path} is not a wsshm-rt matting model: it has no 'alpha' output Shape(N, 1, H, W)")
-    return inputs[0].name, 0
+    return inputs[0].name, index
 
 
 def _first_line(exc: Exception) -> str:
