@@ -1,0 +1,57 @@
+"""The model that ships inside the package: small, trained, loadable by every engine, and it mattes."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from wsshm_rt import Matter
+from wsshm_rt.matter import ASSETS, DEFAULT_MODEL, default_model_path
+
+ASTRONAUT = ASSETS / "astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def default_matter():
+    return Matter(threads=2)
+
+
+def test_bundled_files_are_small_and_trained(default_matter):
+    files = [default_model_path(), default_model_path().with_suffix(".safetensors")]
+    assert sum(f.stat().st_size for f in files) <= 20 * 1024 * 1024
+    meta = default_matter.metadata
+    assert meta["architecture"] == "r18-0.5" and meta["trained"] == "true"
+    assert default_matter.short_side == int(meta["short_side"])
+    assert default_matter.model_path.name == DEFAULT_MODEL
+
+
+def test_default_model_mattes_the_sample_portrait(default_matter):
+    alpha = default_matter.predict(ASTRONAUT)
+    assert alpha.shape == (512, 512)
+    face, wall = alpha[90:170, 190:260], alpha[10:60, 300:360]
+    assert face.mean() > 0.8, face.mean()
+    assert wall.mean() < 0.2, wall.mean()
+
+
+def test_fine_tuning_weights_match_the_onnx(default_matter):
+    pytest.importorskip("torch")
+    torch_matter = Matter(default_model_path().with_suffix(".safetensors"))
+    assert torch_matter.short_side == default_matter.short_side
+    a_onnx = default_matter.predict(ASTRONAUT)
+    a_torch = torch_matter.predict(ASTRONAUT)
+    assert np.abs(a_onnx - a_torch).mean() < 2e-3  # the safetensors copy stores weights in fp16
+
+
+def test_demo_command_writes_three_images(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "wsshm_rt", "demo", "-o", str(tmp_path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    alpha = cv2.imread(str(tmp_path / "astronaut.alpha.png"), cv2.IMREAD_UNCHANGED)
+    comp = cv2.imread(str(tmp_path / "astronaut.composite.png"))
+    rgba = cv2.imread(str(tmp_path / "astronaut.rgba.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (512, 512) and comp.shape == (512, 512, 3) and rgba.shape == (512, 512, 4)
+    # Where the model says background, the composite shows the demo's blue (#3a7bd5, BGR order here).
+    bg = alpha < 10
+    assert bg.any() and np.abs(comp[bg].astype(int) - [213, 123, 58]).mean() < 10
