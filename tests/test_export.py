@@ -44,3 +44,13 @@ def test_export_to_a_folder_or_an_unwritable_place_is_one_sentence(tmp_path, cap
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and len(err) == 1 and message in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_export_api_refuses_a_folder_before_building(tmp_path):
+    """The Python API gets the same check as the CLI: it lives in export_model, not in the command."""
+    from wsshm_rt.errors import WsshmError
+    from wsshm_rt.export.api import export_model
+
+    with pytest.raises(WsshmError, match="is a folder"):
+        export_model(tmp_path, model="r18-0.5")
+    assert list(tmp_path.iterdir()) == []

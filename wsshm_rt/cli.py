@@ -100,12 +100,7 @@ def export(
 ):
     """Export weights to ONNX (dynamic batch/height/width), a TensorRT engine, or an int8 ONNX."""
     from .export.api import export_model
-    from .images import ensure_writable
 
-    # Checked first: the exporters would otherwise fail with a traceback after the model is built.
-    if out.is_dir():
-        raise WsshmError(f"{out} is a folder; give the output file name, e.g. {out / 'model.onnx'}")
-    ensure_writable(out.parent)
     path = export_model(out, weights=weights, model=model, fmt=fmt.value, opset=opset, fp16=fp16,
                         quantize=quantize, calibration=calibration)
     typer.echo(f"wrote {path}")

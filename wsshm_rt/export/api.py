@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import WsshmError, require
+from ..images import ensure_writable
 
 
 def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx", opset: int = 17,
@@ -23,6 +24,10 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
         raise WsshmError("--quantize int8 needs --calibration, a folder of representative images")
     if quantize and not Path(calibration).is_dir():
         raise WsshmError(f"--calibration {calibration} is not a folder of images")
+    # The output too: the exporters would otherwise fail with a traceback after the model is built.
+    if out.is_dir():
+        raise WsshmError(f"{out} is a folder; give the output file name, e.g. {out / 'model.onnx'}")
+    ensure_writable(out.parent)
     if fmt == "onnx" and not quantize:
         return export_onnx_file(out, weights, model, opset)
     with tempfile.TemporaryDirectory() as tmp:
