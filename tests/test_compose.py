@@ -117,6 +117,62 @@ def test_new_background_composite_is_closer_with_estimation():
     assert np.abs(with_est - truth).mean() < 0.4 * np.abs(raw - truth).mean()
 
 
+def _lowres_of(image, alpha, size):
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return small, cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+
+
+def _hairy_scene(h=240, w=320, seed=0):
+    """Textured person over a textured background with a noisy, hair-like soft edge: (image, alpha, F, B)."""
+    rng = np.random.default_rng(seed)
+
+    def texture(colour, cell):
+        noise = rng.normal(0, 1, (h // cell + 2, w // cell + 2, 3)).astype(np.float32)
+        noise = cv2.resize(noise, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_CUBIC)[:h, :w]
+        return np.clip(np.float32(colour) + 40 * noise, 0, 255)
+
+    fg, bg = texture((200, 150, 120), 4), texture((60, 110, 170), 16)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.sqrt(((xx - w / 2) / (0.23 * w)) ** 2 + ((yy - 0.6 * h) / (0.42 * h)) ** 2)
+    hair = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 1.0) - 0.5
+    alpha = np.clip((1 - r) * 20 + hair * 60 * (np.abs(1 - r) < 0.15), 0, 1).astype(np.float32)
+    a = alpha[..., None]
+    return np.clip(a * fg + (1 - a) * bg + 0.5, 0, 255).astype(np.uint8), alpha, fg, bg
+
+
+def test_lowres_foreground_beats_no_estimate_against_the_truth():
+    image, alpha, fg, _ = _hairy_scene()
+    a = alpha[..., None]
+    truth = a * fg + (1 - a) * GREEN
+    soft = (alpha > 0.02) & (alpha < 0.98)
+    lowres = _lowres_of(image, alpha, (170, 128))  # as a 320x240 frame matted at shorter side 128
+
+    def err(out):
+        return np.abs(out - truth).mean(axis=2)[soft].mean()
+
+    raw = err(C.replace_background(image, alpha, "#00ff00", estimate_fg=False))
+    assert err(C.replace_background(image, alpha, "#00ff00", lowres=lowres)) < 0.6 * raw
+    assert err(C.replace_background(image, alpha, "#00ff00")) < 0.6 * raw
+    # The correction is (1 - alpha) * (F - B): pixels with alpha 1 keep the image exactly.
+    out = C.replace_background(image, alpha, "#00ff00", lowres=lowres)
+    assert np.array_equal(out[alpha == 1], image[alpha == 1])
+
+
+def test_lowres_keeps_full_resolution_detail_inside_the_person():
+    image = _random_image(96, 128)  # texture finer than the small pair can hold
+    alpha = np.ones((96, 128), np.float32)
+    out = C.replace_background(image, alpha, "blue", lowres=_lowres_of(image, alpha, (32, 24)))
+    assert np.array_equal(out, image)
+    rgba = C.cutout_rgba(image, alpha, lowres=_lowres_of(image, alpha, (32, 24)))
+    assert np.array_equal(rgba[..., :3], image)
+
+
+def test_lowres_no_smaller_than_the_image_is_the_full_estimate():
+    image, alpha = _band_scene(64)
+    assert np.array_equal(C.replace_background(image, alpha, "blue", lowres=(image, alpha)),
+                          C.replace_background(image, alpha, "blue"))
+
+
 def test_cutout_rgba():
     image, alpha = _band_scene(64)
     rgba = C.cutout_rgba(image, alpha)

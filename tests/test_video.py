@@ -152,6 +152,58 @@ def test_composite_keeps_frame_count_and_audio(clips, matter, tmp_path):
     assert no_temp_files(tmp_path)
 
 
+def test_composites_use_the_inference_size_foreground_unless_asked(clips, matter, tmp_path):
+    from wsshm_rt.compose import replace_background
+    from wsshm_rt.images import load_image
+    from wsshm_rt.video import FrameMatter
+
+    rgb = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
+    alpha, lowres = FrameMatter(matter).matte(rgb)
+    assert lowres[0].shape == (64, 85, 3) and lowres[1].shape == (64, 85)  # 128x96 matted at shorter side 64
+    fast = replace_background(rgb, alpha, "#0000ff", lowres=lowres)
+    full = replace_background(rgb, alpha, "#0000ff")
+    assert not np.array_equal(fast, full)
+    for name, expected, full_res in (("fast", fast, False), ("full", full, True)):
+        matte_video(clips / "clip.mp4", tmp_path / name, matter, background="#0000ff", progress=False,
+                    full_res_foreground=full_res)
+        first = sorted((tmp_path / name).glob("*.png"))[0]
+        assert np.array_equal(load_image(first), expected)
+    assert FrameMatter(matter).matte(lowres[0])[1] is None  # a frame at the inference size: nothing to upsample
+
+
+def test_parallel_workers_keep_frame_order_and_smoothing(clips, matter, tmp_path):
+    from wsshm_rt.images import load_image
+
+    outputs = {}
+    for workers in (1, 3):
+        out = tmp_path / f"w{workers}"
+        result = matte_video(clips / "clip.mp4", out, matter, mode="matte", smooth=True, progress=False,
+                             workers=workers)
+        assert result.frames == FRAMES
+        outputs[workers] = [load_image(f) for f in sorted(out.glob("*.png"))]
+    assert len(outputs[3]) == FRAMES
+    assert all(np.array_equal(a, b) for a, b in zip(outputs[1], outputs[3]))
+    assert not all(np.array_equal(outputs[1][0], b) for b in outputs[1][1:])  # the frames do differ
+
+
+def test_a_failing_worker_ends_the_run_with_its_error(clips, matter, tmp_path, monkeypatch):
+    from wsshm_rt.video import FrameMatter
+
+    calls = []
+
+    def infer(self, rgb):
+        calls.append(1)
+        if len(calls) == 5:
+            raise WsshmError("inference failed on frame 5")
+        return original(self, rgb)
+
+    original = FrameMatter.infer
+    monkeypatch.setattr(FrameMatter, "infer", infer)
+    with pytest.raises(WsshmError, match="frame 5"):
+        matte_video(clips / "clip.mp4", tmp_path / "o.mp4", matter, progress=False, workers=2)
+    assert not (tmp_path / "o.mp4").exists() and no_temp_files(tmp_path)
+
+
 @pytest.mark.parametrize("suffix, decoder, pix_fmt", [(".webm", "libvpx-vp9", "yuva420p"),
                                                       (".mov", None, "yuva444p"), (".mkv", None, "yuva420p")])
 def test_alpha_video_has_an_alpha_channel(clips, matter, tmp_path, suffix, decoder, pix_fmt):
@@ -386,3 +438,47 @@ def test_cli_user_error_exits_2(video_model, tmp_path, capsys):
         main(["webcam", "--source", "37", "--no-window", "-o", str(tmp_path / "o.mp4"), "-m", str(video_model)])
     assert exc.value.code == 2
     assert "no camera found at index 37" in capsys.readouterr().err
+
+
+def test_cli_workers_must_be_positive(clips, video_model, tmp_path, capsys):
+    from wsshm_rt.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "o.mp4"), "-m", str(video_model),
+              "--workers", "0"])
+    assert exc.value.code == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_video_auto_workers_on_cpu(clips, video_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from wsshm_rt.cli import app
+
+    out = tmp_path / "full.mp4"
+    res = CliRunner().invoke(app, ["video", str(clips / "clip.mp4"), "-o", str(out), "--model", str(video_model),
+                                   "--short-side", "64", "--no-progress", "--full-res-foreground"])
+    assert res.exit_code == 0, res.output
+    assert len(decode(out)[0]) == FRAMES
+
+
+def test_auto_workers_split_the_cpu_cores(video_model):
+    import os
+
+    from wsshm_rt.cli_video import _video_matter
+
+    matter, workers = _video_matter(video_model, "onnxruntime", "cpu", 64, None, None)
+    assert workers == 2
+    assert matter.engine.session.get_session_options().intra_op_num_threads == max(1, (os.cpu_count() or 2) // 2)
+    matter, workers = _video_matter(video_model, "onnxruntime", "cpu", 64, 3, 1)
+    assert workers == 1 and matter.engine.session.get_session_options().intra_op_num_threads == 3
+
+
+def test_video_bench_speed_table_runs_every_column(clips, video_model, tmp_path):
+    from wsshm_rt.bench.video_bench import speed_table
+
+    frame = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
+    (row,) = speed_table(video_model, clips / "clip.mp4", frame, [64], tmp_path, threads=1)
+    assert row["short_side"] == 64
+    assert all(row[k] > 0 for k in ("model_fps", "e2e_fps", "e2e_workers_fps", "sequential_fps"))

@@ -15,6 +15,24 @@ def _matter(model, engine, device, short_side, threads):
     return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads)
 
 
+def _video_matter(model, engine, device, short_side, threads, workers):
+    """The Matter and worker count for a video file. Auto (workers None): on a CPU, 2 frames are matted at
+    once with half the cores each, which measured ~10% more end-to-end FPS on 2 cores than one frame on both
+    (frames in flight use the cores while decode, compositing and encode of other frames wait); on a GPU, 1."""
+    import os
+
+    from .errors import WsshmError
+
+    if workers is not None and workers < 1:
+        raise WsshmError(f"--workers must be at least 1, not {workers}")
+    matter = _matter(model, engine, device, short_side, threads)
+    if workers is None:
+        workers = 2 if matter.engine.device == "cpu" else 1
+        if workers > 1 and threads is None:
+            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers))
+    return matter, workers
+
+
 def _report(result) -> None:
     where = f" -> {result.output}" if result.output else ""
     dropped = f", {result.dropped} stale camera frames dropped" if result.dropped else ""
@@ -36,12 +54,17 @@ def video(
                                "(ProRes 4444), .mkv (FFV1) or a folder of RGBA PNGs."),
     matte: bool = typer.Option(False, "--matte", help="Write the alpha matte itself as a grey video."),
     smooth: bool = typer.Option(False, "--smooth", help="Motion-gated temporal smoothing of the alpha."),
+    full_res_foreground: bool = typer.Option(False, "--full-res-foreground", help="Estimate foreground colours at "
+                                             "the frame's own size (about 4x slower compositing) instead of at "
+                                             "the inference size."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
     short_side: int = typer.Option(512, help="Shorter side of the frame for inference (alpha is upsampled "
                                    "edge-aware)."),
     engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for inference (per worker)."),
+    workers: Optional[int] = typer.Option(None, help="Frames matted at once (default: 2 on a CPU, each with half "
+                                          "the cores; 1 on a GPU)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate for a folder of images (default 25)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
@@ -54,8 +77,9 @@ def video(
     if background is not None and (alpha or matte):
         raise WsshmError("--background makes a composite; it cannot be combined with --alpha or --matte")
     mode = "rgba" if alpha else "matte" if matte else "composite"
-    result = matte_video(source, output, _matter(model, engine, device, short_side, threads), background,
-                         mode=mode, smooth=smooth, progress=progress, fps=fps)
+    matter, workers = _video_matter(model, engine, device, short_side, threads, workers)
+    result = matte_video(source, output, matter, background, mode=mode, smooth=smooth, progress=progress, fps=fps,
+                         full_res_foreground=full_res_foreground, workers=workers)
     _report(result)
 
 

@@ -67,41 +67,55 @@ class FrameMatter:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 RGB Shape(H, W, 3) -> float32 alpha Shape(H, W) in [0, 1]."""
+        return self.matte(rgb)[0]
+
+    def matte(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """(alpha Shape(H, W), lowres): lowres is (small frame, its alpha) at the inference size, for the
+        compositor's cheap foreground estimate, or None when the frame was matted at its own size."""
+        return self.finish(rgb, *self.infer(rgb))
+
+    def infer(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(small frame, its raw alpha) at the inference size. Stateless: frames may go through in parallel."""
         height, width = rgb.shape[:2]
         th, tw = target_size(height, width, self.matter.short_side, self.matter.max_long_side)
         upscale = th * tw >= height * width  # a frame already at (or below) the inference size is used as is
         small = rgb if upscale else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
-        alpha = self.matter.predict(small)
+        return small, self.matter.predict(small)
+
+    def finish(self, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray):
+        """Smoothing (stateful: frames in order) and the edge-aware upsampling of ``infer``'s output."""
         small_grey = grey(small)
         if self.smoother is not None:
             alpha = self.smoother(alpha, small_grey)
         if small is rgb:
-            return alpha
-        return guided_upsample(alpha, rgb, guide_small=small_grey)
+            return alpha, None
+        return guided_upsample(alpha, rgb, guide_small=small_grey), (small, alpha)
 
 
 def make_compositor(mode: str = "composite", background=None, controls: Controls | None = None):
-    """(rgb, alpha) -> output image: a composite (uint8 RGB), an RGBA cut-out, or the matte as grey RGB.
+    """(rgb, alpha, lowres=None) -> output image: a composite (uint8 RGB), an RGBA cut-out, or the matte as grey RGB.
 
-    With ``controls`` (the live window) the background and the alpha view follow the user's keys.
+    ``lowres`` (from FrameMatter.matte) lets the foreground colours be estimated at the inference size (see
+    compose.replace_background). With ``controls`` (the live window) the background and the alpha view follow
+    the user's keys.
     """
     from .compose import alpha_to_uint8, cutout_rgba, parse_background, replace_background
 
     if mode not in OUTPUT_MODES:
         raise WsshmError(f"unknown output mode {mode!r}; choose from {', '.join(OUTPUT_MODES)}")
     if mode == "rgba":
-        return cutout_rgba
+        return lambda rgb, alpha, lowres=None: cutout_rgba(rgb, alpha, lowres=lowres)
     if mode == "matte":
-        return lambda rgb, alpha: cv2.cvtColor(alpha_to_uint8(alpha), cv2.COLOR_GRAY2RGB)
+        return lambda rgb, alpha, lowres=None: cv2.cvtColor(alpha_to_uint8(alpha), cv2.COLOR_GRAY2RGB)
     if controls is None:
         bg = parse_background(background if background is not None else "#00ff00")
-        return lambda rgb, alpha: replace_background(rgb, alpha, bg)
+        return lambda rgb, alpha, lowres=None: replace_background(rgb, alpha, bg, lowres=lowres)
 
-    def live(rgb, alpha):
+    def live(rgb, alpha, lowres=None):
         bg, show_alpha = controls.current()
         if show_alpha:
             return cv2.cvtColor(alpha_to_uint8(alpha), cv2.COLOR_GRAY2RGB)
-        return replace_background(rgb, alpha, bg)
+        return replace_background(rgb, alpha, bg, lowres=lowres)
 
     return live
 
@@ -187,8 +201,36 @@ def _stage(fn, inp, out, stop) -> None:
         _put(out, _Failed(exc), stop)
 
 
+def _matte_stage(frame_matter: FrameMatter, inp, out, stop, workers: int) -> None:
+    """Matte frames in order; with ``workers`` > 1 that many frames are inferred at once (a thread pool), the
+    results taken back in input order for the stateful smoothing and upsampling."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    def emit(frame, future) -> bool:
+        return _put(out, (frame, frame_matter.finish(frame.rgb, *future.result())), stop)
+
+    pool, pending = ThreadPoolExecutor(workers, thread_name_prefix="wsshm-matte"), deque()
+    try:
+        while True:
+            item = _get(inp, stop)
+            if item is _END or isinstance(item, _Failed):
+                while pending:
+                    if not emit(*pending.popleft()):
+                        return
+                _put(out, item, stop)
+                return
+            pending.append((item, pool.submit(frame_matter.infer, item.rgb)))
+            if len(pending) >= workers and not emit(*pending.popleft()):
+                return
+    except BaseException as exc:  # noqa: BLE001
+        _put(out, _Failed(exc), stop)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_pipeline(source, frame_matter: FrameMatter, compositor, sink=None, window: PreviewWindow | None = None,
-                 progress: bool = True, max_frames: int | None = None) -> VideoResult:
+                 progress: bool = True, max_frames: int | None = None, workers: int = 1) -> VideoResult:
     """Run source -> matte -> composite -> sink/window until the source ends, the window quits or max_frames.
 
     The sink is finalised (``close``) when at least one frame was written, else aborted and a WsshmError raised.
@@ -200,15 +242,13 @@ def run_pipeline(source, frame_matter: FrameMatter, compositor, sink=None, windo
     decoded = LatestSlot() if source.live else queue.Queue(QUEUE_SIZE)
     matted, composed = queue.Queue(QUEUE_SIZE), queue.Queue(QUEUE_SIZE)
 
-    def matte(frame: Frame):
-        return frame, frame_matter(frame.rgb)
-
     def composite(item):
-        frame, alpha = item
-        return frame, compositor(frame.rgb, alpha)
+        frame, (alpha, lowres) = item
+        return frame, compositor(frame.rgb, alpha, lowres)
 
     threads = [threading.Thread(target=_read, args=(source, decoded, stop), daemon=True),
-               threading.Thread(target=_stage, args=(matte, decoded, matted, stop), daemon=True),
+               threading.Thread(target=_matte_stage, args=(frame_matter, decoded, matted, stop, max(1, workers)),
+                                daemon=True),
                threading.Thread(target=_stage, args=(composite, matted, composed, stop), daemon=True)]
     bar = tqdm(total=max_frames or source.frame_count, unit="frame", disable=not progress, dynamic_ncols=True)
     frames, t0, interrupted = 0, time.perf_counter(), False
@@ -267,24 +307,31 @@ def _finish(sink, frames: int, source) -> None:
 
 
 def matte_video(source, output, matter, background=None, alpha: bool = False, mode: str | None = None,
-                smooth: bool = False, progress: bool = True, fps: float | None = None) -> VideoResult:
+                smooth: bool = False, progress: bool = True, fps: float | None = None,
+                full_res_foreground: bool = False, workers: int = 1) -> VideoResult:
     """Matte every frame of ``source`` (video file or image folder) and write ``output``.
 
     output: a video file (.mp4, .mov, .mkv, .webm, .avi) or a folder (PNG sequence). With ``alpha`` the output
     is RGBA (.webm VP9, .mov ProRes 4444, .mkv FFV1, or RGBA PNGs); otherwise each frame is composited over
     ``background`` (colour, 'blur' or image; default green). ``mode='matte'`` writes the alpha as grey video.
     Audio is carried over when both input and output are video files. ``fps`` applies to image folders.
+    Foreground colours are estimated at the inference size and their correction upsampled
+    (compose.replace_background's ``lowres``), unless ``full_res_foreground``. ``workers`` frames are matted
+    at once (on a CPU give the Matter ``threads = cores // workers``); the output keeps the input's order.
     """
     mode = mode or ("rgba" if alpha else "composite")
     check_output(output, mode == "rgba", source)
     compositor = make_compositor(mode, background)
+    if full_res_foreground:
+        lowres_compositor = compositor
+        compositor = lambda rgb, alpha, lowres=None: lowres_compositor(rgb, alpha)  # noqa: E731
     src = open_source(source, fps)
     try:
         sink = open_sink(output, src.fps, src.size, mode == "rgba", src.path if src.has_audio else None)
     except BaseException:
         src.close()
         raise
-    return run_pipeline(src, FrameMatter(matter, smooth), compositor, sink, progress=progress)
+    return run_pipeline(src, FrameMatter(matter, smooth), compositor, sink, progress=progress, workers=workers)
 
 
 def run_webcam(matter, source=0, backgrounds=(), window: bool = True, output=None,
