@@ -138,3 +138,18 @@ def test_bench_bad_input_is_one_clear_error(tmp_path):
         run_bench(BenchConfig(engines=("openvino",)))
     with pytest.raises(WsshmError, match="does not exist"):
         run_bench(BenchConfig(models=[str(tmp_path / "nope.onnx")], size=(64, 64)))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_bf16_runs_only_where_the_cpu_has_it(monkeypatch, native):
+    import wsshm_rt.models as models
+
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
+    cfg = BenchConfig(models=["r18-0.5"], engines=("torch",), torch_variants=("bf16+channels_last",), size=(64, 64),
+                      runs=2, warmup=1, end_to_end=False, costs=False)
+    report = run_bench(cfg, log=lambda _: None)
+    if native:
+        assert [(r["variant"], r["batch"]) for r in report["results"]] == [("bf16+channels_last", 1)]
+        _check_row(report["results"][0])
+    else:
+        assert report["results"] == [] and "no native bf16" in report["skipped"][0]["reason"]

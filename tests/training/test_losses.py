@@ -56,3 +56,16 @@ def test_seg_loss_is_mse():
     pred = torch.tensor([[0.5, 1.0], [0.0, 0.0]]).view(1, 1, 2, 2)
     true = torch.tensor([[1.0, 1.0], [0.0, 1.0]]).view(1, 1, 2, 2)
     assert seg_loss(pred, true)["loss"].item() == pytest.approx((0.25 + 1.0) / 4)
+
+
+def test_losses_stay_fp32_under_bf16_autocast():
+    # bf16 rounds the small band-pass differences of the pyramid; the loss must be computed in fp32 anyway.
+    torch.manual_seed(0)
+    pred, true = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 32, 32)
+    bnd = torch.randn(2, 1, 32, 32)
+    plain = matte_loss(pred, bnd, true)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = matte_loss(pred.bfloat16(), bnd, true)
+    assert mixed["loss"].dtype == torch.float32
+    assert mixed["lap"].item() == pytest.approx(laplacian_loss(pred.bfloat16().float(), true).item(), rel=1e-6)
+    assert mixed["loss"].item() == pytest.approx(plain["loss"].item(), rel=1e-2)

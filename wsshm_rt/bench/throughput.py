@@ -25,8 +25,8 @@ from .timing import summarise, time_runs
 DEFAULT_MODELS = ("r101", "r18", "r18-0.5")
 ENGINES = ("onnxruntime", "tensorrt", "torch")
 TORCH_FLAGS = ("eager", "channels_last", "compile", "cuda_graphs", "fp16", "bf16")
-GPU_ONLY = frozenset({"cuda_graphs", "fp16", "bf16"})
-DEFAULT_TORCH_VARIANTS = {"cpu": ("eager", "channels_last"),
+GPU_ONLY = frozenset({"cuda_graphs", "fp16"})
+DEFAULT_TORCH_VARIANTS = {"cpu": ("eager", "channels_last", "bf16+channels_last"),
                           "cuda": ("eager", "channels_last", "compile", "fp16", "bf16", "fp16+channels_last+cuda_graphs")}
 
 
@@ -258,9 +258,12 @@ class TorchRunner(Runner):
         torch = self.torch = _require_skip("torch", "train")
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise Skip("torch sees no CUDA GPU")
+        from ..models import cpu_has_native_bf16, create_model
+
+        if cfg.device == "cpu" and "bf16" in self.flags and not cpu_has_native_bf16():
+            raise Skip("this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is slower than fp32")
         if cfg.device == "cpu":
             torch.set_num_threads(cfg.threads)
-        from ..models import create_model
 
         self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(_dtype_flag(self.flags), torch.float32)
         self.fmt = torch.channels_last if "channels_last" in self.flags else torch.contiguous_format

@@ -27,6 +27,16 @@ _MODELS: dict[str, ModelConfig] = {
 }
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where this CPU computes bf16 natively (AVX512-BF16 or AMX): there bf16 is faster than fp32."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def list_models() -> list[str]:
     return list(_MODELS)
 

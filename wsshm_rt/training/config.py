@@ -37,7 +37,9 @@ class TrainConfig:
     min_lr: float = _f(0.0, "Cosine decay floor.")
     weight_decay: float = _f(0.0, "Adam weight decay.")
     grad_clip: float = _f(0.0, "Clip the gradient norm to this (0: off).")
-    amp: str = _f("bf16", "CUDA autocast dtype: bf16 | fp16 | off (always off on CPU).")
+    amp: str = _f("bf16", "Autocast dtype: bf16 | fp16 | off. On a CPU only bf16, and only where the CPU has native "
+                          "bf16 (AVX512-BF16 or AMX), else off.")
+    channels_last: bool = _f(True, "NHWC memory layout for the network (faster convolutions on CPU and GPU).")
     # data and augmentation
     seg_limit: int = _f(0, "Use a seeded subset of this many segmentation pairs (0: all).")
     matte_limit: int = _f(0, "Use a seeded subset of this many matte pairs (0: all).")

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WsshmError
+from ..models import cpu_has_native_bf16
 from . import checkpoint as ckpt
 from . import distributed
 from .config import TrainConfig, save_config, to_dict
@@ -34,6 +35,10 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     torch.manual_seed(cfg.seed)  # the same init on every rank (DDP also broadcasts rank 0's weights)
     stage = BUILDERS[cfg.stage](cfg, d.device)
     model = stage.model
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    for m in (model, stage.teacher):
+        if m is not None:
+            m.to(memory_format=layout)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.min_lr)
     step, best = resume(cfg, model, opt, sched, stage.teacher) if cfg.resume else (0, None)
@@ -46,7 +51,8 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     rec, bar = (Recorder(out, step), progress(cfg, step)) if d.main else (None, None)
     t0, seen = time.perf_counter(), 0
     while step < cfg.iters:
-        batch = {k: v.to(d.device, non_blocking=True) for k, v in next(batches).items()}
+        batch = {k: v.to(d.device, non_blocking=True).contiguous(memory_format=layout)
+                 for k, v in next(batches).items()}
         with autocast:
             parts = stage.step(net, batch)
         opt.zero_grad(set_to_none=True)
@@ -97,11 +103,18 @@ def wrap_ddp(model, cfg, d):
 
 
 def amp_context(cfg, device):
-    """Autocast on CUDA only; fp16 needs a gradient scaler, bf16 does not."""
-    on = device.type == "cuda" and cfg.amp != "off"
+    """Autocast on CUDA, and bf16 on a CPU that computes it natively; fp16 needs a gradient scaler, bf16 does not.
+
+    On a CPU without native bf16 the conversions cost more than they save, so it trains in fp32 there.
+    """
+    if device.type == "cuda":
+        on = cfg.amp != "off"
+    else:
+        on = cfg.amp == "bf16" and cpu_has_native_bf16()
     dtype = torch.float16 if cfg.amp == "fp16" else torch.bfloat16
-    ctx = torch.autocast("cuda", dtype=dtype) if on else nullcontext()
-    return ctx, torch.amp.GradScaler("cuda", enabled=on and cfg.amp == "fp16")
+    ctx = torch.autocast(device.type, dtype=dtype) if on else nullcontext()
+    return ctx, torch.amp.GradScaler("cuda", enabled=on and device.type == "cuda" and cfg.amp == "fp16")
+
 
 
 def make_sampler(cfg, stage, d) -> MultiScaleBatchSampler:

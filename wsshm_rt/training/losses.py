@@ -41,13 +41,16 @@ def laplacian_pyramid(x: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
 
 def laplacian_loss(pred: torch.Tensor, true: torch.Tensor, levels: int = 5) -> torch.Tensor:
     """Sum over pyramid levels of the mean L1 (unweighted: our choice, METHOD.md)."""
-    pairs = zip(laplacian_pyramid(pred, levels), laplacian_pyramid(true, levels))
-    return sum(F.l1_loss(p, t) for p, t in pairs)
+    # In fp32 whatever autocast says: the band-pass levels are small differences that bf16 would round away.
+    with torch.autocast(pred.device.type, enabled=False):
+        pairs = zip(laplacian_pyramid(pred.float(), levels), laplacian_pyramid(true.float(), levels))
+        return sum(F.l1_loss(p, t) for p, t in pairs)
 
 
 def matte_loss(pred_pha: torch.Tensor, pred_bnd: torch.Tensor, true_pha: torch.Tensor, bnd_weight: float = 0.01,
                levels: int = 5) -> dict[str, torch.Tensor]:
     """The loss L of METHOD.md; returns its parts and their sum under "loss"."""
+    pred_pha, pred_bnd, true_pha = pred_pha.float(), pred_bnd.float(), true_pha.float()
     parts = {
         "l1": F.l1_loss(pred_pha, true_pha),
         "lap": laplacian_loss(pred_pha, true_pha, levels),
@@ -59,4 +62,4 @@ def matte_loss(pred_pha: torch.Tensor, pred_bnd: torch.Tensor, true_pha: torch.T
 
 def seg_loss(pred_pha: torch.Tensor, true_seg: torch.Tensor) -> dict[str, torch.Tensor]:
     """Pre-training: plain MSE between the matte and the binary mask."""
-    return {"loss": F.mse_loss(pred_pha, true_seg)}
+    return {"loss": F.mse_loss(pred_pha.float(), true_seg.float())}
