@@ -47,7 +47,8 @@ def plot(results: dict, path: Path) -> None:
     names = list(results)
     for ax, (k, m, label, s) in zip(axes, COLUMNS):
         vals = [results[n][k][m] * s for n in names]
-        ax.bar(range(len(names)), vals, color=["#999999", "#d98c3a", "#3a7bd5"][: len(names)])
+        colours = ["#999999", "#d98c3a", "#3a7bd5", "#bbbbbb", "#f0b070", "#1f4e9a"]
+        ax.bar(range(len(names)), vals, color=[colours[i % len(colours)] for i in range(len(names))])
         ax.set_xticks(range(len(names)), [n.split(" (")[0] for n in names], rotation=20, fontsize=8)
         ax.set_title(label, fontsize=9)
         if m == "iou":
@@ -63,9 +64,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("docs/reproduction"))
     ap.add_argument("--short-side", type=int, default=None)
     ap.add_argument("--which", default="best", help="best or last")
+    ap.add_argument("--row", action="append", default=[], metavar="LABEL=WEIGHTS",
+                    help="Score these weights files under these labels instead of the three stages of --runs.")
     args = ap.parse_args()
-    results = {name: score(args.runs / run / args.which, args.data, args.short_side)
-               for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}
+    if args.row:
+        rows = dict(r.split("=", 1) for r in args.row)
+        results = {name: score(Path(w), args.data, args.short_side) for name, w in rows.items()}
+    else:
+        results = {name: score(args.runs / run / args.which, args.data, args.short_side)
+                   for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
     plot(results, args.out.with_suffix(".png"))

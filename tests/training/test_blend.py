@@ -36,3 +36,28 @@ def test_threshold_binarises_b():
     a_t, seg = t([[0.3, 0.3]]), t([[1.0, 1.0]])
     out = blend_labels(a_t, t([[0.6, 0.4]]), seg, threshold=0.5)
     assert out.flatten().tolist() == pytest.approx([0.3, 1.0])
+
+
+def test_student_step_takes_the_true_alpha_of_composites():
+    """--matte-mix: in one batch, the photo learns the MLB blend, the composite its own alpha."""
+    from types import SimpleNamespace
+
+    from wsshm_rt.training.stages import student_step
+
+    seen = {}
+
+    def teacher(x):  # a = 0.25 and b = sigmoid(0) = 0.5 everywhere
+        return torch.full_like(x[:, :1], 0.25), torch.zeros_like(x[:, :1])
+
+    def student(x):
+        seen["x"] = x
+        return torch.full_like(x[:, :1], 0.5), torch.zeros_like(x[:, :1])
+
+    cfg = SimpleNamespace(band_px=0, bnd_threshold=0.0, bnd_weight=0.0, lap_levels=1)
+    ones = torch.ones(2, 1, 4, 4)
+    batch = {"src": torch.zeros(2, 3, 4, 4), "src_strong": torch.ones(2, 3, 4, 4), "true_seg": ones,
+             "true_pha": torch.stack([ones[0], ones[1] * 0.5]), "is_matte": torch.tensor([0.0, 1.0]).view(2, 1, 1, 1)}
+    parts = student_step(cfg, teacher)(student, batch)
+    # photo: blend = 0.5 * 0.25 + 0.5 * 1 = 0.625, |0.5 - 0.625| = 0.125; composite: |0.5 - 0.5| = 0
+    assert parts["l1"].item() == pytest.approx(0.0625)
+    assert torch.equal(seen["x"], batch["src_strong"])

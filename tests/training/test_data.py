@@ -173,3 +173,23 @@ def test_label_budget_limits_take_a_seeded_subset_of_the_training_side(tiny_data
     assert sets(build_pretrain, "pretrain", seg_limit=3, seed=0) == (train, val)
     m_train, m_val = sets(build_teacher, "teacher", matte_limit=2)
     assert len(m_train) == 2 and len(m_val) == 2 and not set(m_train) & set(m_val)
+
+
+def test_matte_mix_holds_both_kinds_with_the_same_keys(tiny_data):
+    cfg = _cfg()
+    seg = data.SegDataset(data.find_pairs(tiny_data["seg"], "segmentation"), cfg, two_views=True)
+    matte = data.MatteDataset(data.find_pairs(tiny_data["matte"], "matte"), cfg, data.find_backgrounds(tiny_data["bg"]))
+    keys = [SampleKey(i % len(seg), 40, (0, 0, b, i)) for b in range(10) for i in range(4)]
+    none, half = data.MixedDataset(seg, matte, 0.0), data.MixedDataset(seg, matte, 0.5)
+    for k in keys[:4]:  # p = 0: exactly the photo sample, flagged as such
+        s, plain = none[k], seg[k]
+        assert s["is_matte"].item() == 0 and all(np.array_equal(s[n], plain[n]) for n in plain)
+    samples = [half[k] for k in keys]
+    assert {n: v.shape for n, v in samples[0].items()} == {n: v.shape for n, v in samples[-1].items()}
+    flags = [s["is_matte"].item() for s in samples]
+    assert 0.2 < np.mean(flags) < 0.8  # both kinds, about half each
+    comp = next(s for s in samples if s["is_matte"].item() == 1)
+    soft = (comp["true_pha"] > 0.01) & (comp["true_pha"] < 0.99)
+    assert soft.any()  # a composite keeps its soft alpha as the target
+    assert np.array_equal(comp["true_seg"], (comp["true_pha"] > 0.5).astype(np.float32))
+    assert np.array_equal(half[keys[5]]["src"], half[keys[5]]["src"])  # keyed: the same key, the same sample

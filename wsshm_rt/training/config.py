@@ -59,6 +59,8 @@ class TrainConfig:
     lap_levels: int = _f(5, "Levels of the Laplacian-pyramid L1.")
     band_px: int = _f(0, "MLB: keep teacher boundary only within this many px of the mask edge (0: off, paper).")
     bnd_threshold: float = _f(0.0, "MLB: binarise teacher boundary b_t > this (0: off, paper: soft b_t).")
+    matte_mix: float = _f(0.0, "Student: share of samples that are composites of --matte with their true alpha "
+                               "instead of natural photos with blended labels (0: the paper, natural photos only).")
     ema: bool = _f(True, "Student: EMA-update the teacher from the student when they share an architecture.")
     ema_momentum: float = _f(0.999, "EMA momentum m: teacher = m*teacher + (1-m)*student.")
     # validation, checkpoints, records
@@ -150,6 +152,8 @@ def validate(cfg: TrainConfig) -> None:
         raise WsshmError("iters and batch_size must be positive")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise WsshmError(f"val_fraction must be in [0, 1), not {cfg.val_fraction}")
+    if not 0.0 <= cfg.matte_mix <= 1.0:
+        raise WsshmError(f"matte_mix must be in [0, 1], not {cfg.matte_mix}")
     if cfg.amp not in ("bf16", "fp16", "off"):
         raise WsshmError(f"amp must be bf16, fp16 or off, not {cfg.amp!r}")
 

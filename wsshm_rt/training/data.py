@@ -215,12 +215,16 @@ class MatteDataset(_Base):
         self.backgrounds = backgrounds
 
     def __getitem__(self, key: SampleKey) -> dict:
+        src, pha = self.composite(key)
+        return {"src": to_chw(src), "true_pha": pha[None]}
+
+    def composite(self, key: SampleKey) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 RGB composite Shape(S, S, 3), its alpha float32 Shape(S, S)), S = key.side."""
         rng = np.random.default_rng(list(key.seed))
         fg, pha = self.read(key.index)
         bgr = augment.cover_crop(self.read_background(rng), *fg.shape[:2], rng)
         g = augment.random_geometry(rng, *fg.shape[:2], key.side, self.cfg.scale_max, self.cfg.flip)
-        src = augment.apply_geometry(augment.composite(fg, pha, bgr), g)
-        return {"src": to_chw(src), "true_pha": augment.apply_geometry(pha, g)[None]}
+        return augment.apply_geometry(augment.composite(fg, pha, bgr), g), augment.apply_geometry(pha, g)
 
     def read_background(self, rng: np.random.Generator) -> np.ndarray:
         start = int(rng.integers(len(self.backgrounds)))
@@ -230,6 +234,31 @@ class MatteDataset(_Base):
             except WsshmError as exc:
                 warn(f"skipping background: {exc}")
         raise WsshmError("no background image could be read")
+
+
+class MixedDataset:
+    """Student data with ``--matte-mix p``: each sample is a natural photo (MLB) or, with probability p, a composite
+    with its true alpha. Every sample has the same keys, so one batch can hold both kinds:
+    src / src_strong / true_seg as SegDataset(two_views=True), plus true_pha (the composite's alpha; for a photo a
+    copy of true_seg, unused) and is_matte (1 for a composite, Shape(1, 1, 1)).
+    """
+
+    def __init__(self, seg: SegDataset, matte: MatteDataset, p: float):
+        self.seg, self.matte, self.p = seg, matte, p
+
+    def __len__(self) -> int:
+        return len(self.seg)
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        rng = np.random.default_rng([*key.seed, 1])  # its own stream: the sample's augmentation is unchanged
+        if rng.random() >= self.p:
+            out = self.seg[key]
+            return dict(out, true_pha=out["true_seg"], is_matte=np.zeros((1, 1, 1), np.float32))
+        src, pha = self.matte.composite(SampleKey(int(rng.integers(len(self.matte))), key.side, key.seed))
+        c = self.matte.cfg
+        strong = augment.strong_view(src, rng, c.jitter, c.blur_p, c.gray_p, c.jpeg_p)
+        return {"src": to_chw(src), "src_strong": to_chw(strong), "true_seg": (pha[None] > 0.5).astype(np.float32),
+                "true_pha": pha[None], "is_matte": np.ones((1, 1, 1), np.float32)}
 
 
 def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,8 @@ def student_step(cfg, teacher):
             pha_t, bnd_t = teacher(batch["src"])
             true_pha = blend_labels(pha_t.float(), torch.sigmoid(bnd_t.float()), batch["true_seg"], cfg.band_px,
                                     cfg.bnd_threshold)
+            if "is_matte" in batch:  # --matte-mix: composites learn their true alpha, photos the blend
+                true_pha = torch.lerp(true_pha, batch["true_pha"].float(), batch["is_matte"])
         pred_pha, pred_bnd = net(batch["src_strong"])
         return matte_loss(pred_pha, pred_bnd, true_pha, cfg.bnd_weight, cfg.lap_levels)
     return step
@@ -123,11 +125,15 @@ def build_student(cfg, device) -> Stage:
     # A student of the teacher's architecture starts from the teacher (METHOD.md leaves this open: our choice).
     model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device)
     val_sets = [ValSet("val_seg", "seg", _limit(val, cfg))]
+    train_set = data.SegDataset(train, cfg, two_views=True)
+    if cfg.matte_mix > 0 and not (cfg.matte and cfg.backgrounds):
+        raise WsshmError("--matte-mix needs --matte and --backgrounds to composite from")
     if cfg.matte and cfg.backgrounds:
-        _, mval, bgs = _matte_split(cfg)
+        mtrain, mval, bgs = _matte_split(cfg)
         val_sets.append(ValSet("val_matte", "matte", _limit(mval, cfg), bgs))
-    stage = Stage(model, data.SegDataset(train, cfg, two_views=True), student_step(cfg, teacher), val_sets,
-                  "val_seg/mse_far", teacher=teacher)
+        if cfg.matte_mix > 0:
+            train_set = data.MixedDataset(train_set, data.MatteDataset(mtrain, cfg, bgs), cfg.matte_mix)
+    stage = Stage(model, train_set, student_step(cfg, teacher), val_sets, "val_seg/mse_far", teacher=teacher)
     if cfg.ema and same_architecture(teacher, model):
         stage.after_step = lambda student: ema_update(teacher, student, cfg.ema_momentum)
     return stage
