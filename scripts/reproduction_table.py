@@ -37,6 +37,11 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _colour(name: str) -> str:
+    """Grey for pre-training, orange for teachers, blue for students."""
+    return "#d98c3a" if "teacher" in name.split(" (")[0] else "#3a7bd5" if "student" in name else "#999999"
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -47,8 +52,7 @@ def plot(results: dict, path: Path) -> None:
     names = list(results)
     for ax, (k, m, label, s) in zip(axes, COLUMNS):
         vals = [results[n][k][m] * s for n in names]
-        colours = ["#999999", "#d98c3a", "#3a7bd5", "#bbbbbb", "#f0b070", "#1f4e9a"]
-        ax.bar(range(len(names)), vals, color=[colours[i % len(colours)] for i in range(len(names))])
+        ax.bar(range(len(names)), vals, color=[_colour(n) for n in names])
         ax.set_xticks(range(len(names)), [n.split(" (")[0] for n in names], rotation=20, fontsize=8)
         ax.set_title(label, fontsize=9)
         if m == "iou":
