@@ -28,6 +28,8 @@ def main(root: str) -> None:
         if not (Path(root) / name / "metrics.jsonl").exists():
             continue
         v = last_val(Path(root) / name)
+        if "val_seg/iou" not in v:  # still running: no validation yet
+            continue
         print(f"| {ema} | {strong} | {v['val_seg/iou']:.4f} | {v['val_seg/mse_far'] * 1e3:.2f} | "
               f"{v['val_matte/mse'] * 1e3:.2f} | {v['val_matte/mse_boundary'] * 1e3:.2f} |")
 
