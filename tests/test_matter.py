@@ -137,3 +137,31 @@ def test_a_model_with_batch_fixed_at_one_still_predicts_batches(tmp_path, portra
     alphas = matter.predict_batch([rgb, rgb[:40, :50]])
     assert [a.shape for a in alphas] == [rgb.shape[:2], (40, 50)]
     assert np.array_equal(alphas[0], matter.predict(rgb))
+
+
+def test_torch_bf16_session_is_close_to_fp32(tiny_weights, portrait, monkeypatch):
+    pytest.importorskip("torch")
+    import wsshm_rt.models as models
+
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)  # bf16 also computes (slowly) without it
+    fp32 = Matter(tiny_weights, short_side=64, device="cpu")
+    bf16 = Matter(tiny_weights, short_side=64, device="cpu", precision="bf16")
+    assert "bf16" in bf16.info and "bf16" not in fp32.info
+    rgb, _ = portrait
+    a, b = fp32.predict(rgb), bf16.predict(rgb)
+    assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.05  # rounded, not broken
+
+
+def test_reduced_precision_is_refused_where_it_cannot_run(tiny_weights, tiny_onnx, monkeypatch):
+    pytest.importorskip("torch")
+    import wsshm_rt.models as models
+
+    with pytest.raises(WsshmError, match="torch engine"):
+        Matter(tiny_onnx, precision="bf16")
+    with pytest.raises(WsshmError, match="needs a CUDA GPU"):
+        Matter(tiny_weights, device="cpu", precision="fp16")
+    with pytest.raises(WsshmError, match="precision must be one of"):
+        Matter(tiny_weights, precision="int4")
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(WsshmError, match="no native bf16"):
+        Matter(tiny_weights, device="cpu", precision="bf16")

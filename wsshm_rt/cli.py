@@ -57,13 +57,15 @@ def predict(
     short_side: Optional[int] = typer.Option(None, help="Shorter side the image is resized to for inference "
                                              "[default: the model's recommendation, else 512]."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16: torch engine (.safetensors) only; bf16 on a "
+                                  "CPU with native bf16 or a GPU, fp16 on a GPU."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
     from .predict import PredictOptions, run_predict
 
     opts = PredictOptions(out=out, background=background, outputs=outputs)
     failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
-                         short_side=short_side, threads=threads)
+                         short_side=short_side, threads=threads, precision=precision)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -39,16 +39,18 @@ class Matter:
     short_side: the shorter side the image is resized to before inference; None = the model's own
         recommendation (its ``short_side`` metadata), else 512 as in METHOD.md.
     threads: CPU threads for inference (None = the engine's default).
+    precision: "fp32" (default) | "bf16" | "fp16", torch engine only: bf16 on a CPU with native bf16
+        (AVX512-BF16 or AMX) or a GPU, fp16 on a GPU.
     """
 
     def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int | None = None,
-                 threads: int | None = None, max_long_side: int = 2048):
+                 threads: int | None = None, max_long_side: int = 2048, precision: str = "fp32"):
         self.model_path = default_model_path() if model is None else Path(model)
         if not self.model_path.exists():
             raise WsshmError(f"model file {self.model_path} does not exist")
         if self.model_path.is_dir():
             raise WsshmError(f"model {self.model_path} is a folder; pass the .onnx or .safetensors file")
-        self.engine = open_engine(self.model_path, engine, device, threads)
+        self.engine = open_engine(self.model_path, engine, device, threads, precision)
         if short_side is None:
             short_side = int(self.engine.metadata.get("short_side", DEFAULT_SHORT_SIDE))
         if short_side < 32:

@@ -27,8 +27,12 @@ class Engine(Protocol):
         """Shape(N, 3, H, W) float32 normalised -> alpha Shape(N, 1, H, W) float32 in [0, 1]."""
 
 
-def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None) -> Engine:
-    """Open ``model_path`` with the requested (or the natural) engine."""
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None,
+                precision: str = "fp32") -> Engine:
+    """Open ``model_path`` with the requested (or the natural) engine; ``precision`` other than fp32: torch only."""
     if engine not in ENGINES:
         raise WsshmError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if device not in DEVICES:
@@ -36,6 +40,11 @@ def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", th
     suffix = model_path.suffix.lower()
     kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
                                               ".safetensors": "torch"}.get(suffix, "onnxruntime")
+    if precision not in PRECISIONS:
+        raise WsshmError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "fp32" and kind != "torch":
+        raise WsshmError(f"precision {precision} runs on the torch engine (a .safetensors model); ONNX and TensorRT "
+                         "models run at the precision they were exported with")
     if kind == "onnxruntime":
         from .onnxruntime import OrtEngine
 
@@ -43,7 +52,7 @@ def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", th
     if kind == "torch":
         from .torch import TorchEngine
 
-        return TorchEngine(model_path, device, threads)
+        return TorchEngine(model_path, device, threads, precision)
     from .tensorrt import TrtEngine
 
     return TrtEngine(model_path, device)

@@ -13,7 +13,7 @@ from ..errors import WsshmError, require
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None, precision: str = "fp32"):
         torch = require("torch", "train")
         from ..models import create_model
         from ..weights import load_weights
@@ -28,13 +28,27 @@ class TorchEngine:
         state, self.metadata = load_weights(path)
         self.model = create_model(self.metadata["architecture"])
         self.model.load_state_dict(state)
-        self.model.eval().to(self.device)
-        self.detail = f"torch {torch.__version__}"
+        self.dtype = self._dtype(torch, precision)
+        # Reduced precision runs channels-last: that is where oneDNN / tensor cores have their fast kernels.
+        self.layout = torch.contiguous_format if precision == "fp32" else torch.channels_last
+        self.model.eval().to(self.device, self.dtype, memory_format=self.layout)
+        self.detail = f"torch {torch.__version__}" + ("" if precision == "fp32" else f", {precision}")
         self._torch = torch
         self._lock = threading.Lock()  # one model, many callers: keep forward passes one at a time
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with self._lock, torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device)
+            x = torch.from_numpy(batch).to(self.device, self.dtype).contiguous(memory_format=self.layout)
             return self.model(x)[0].float().cpu().numpy()
+
+    def _dtype(self, torch, precision: str):
+        if precision == "fp16" and self.device != "cuda":
+            raise WsshmError("precision fp16 needs a CUDA GPU; on a CPU use bf16 (where the CPU has native bf16) or fp32")
+        if precision == "bf16" and self.device == "cpu":
+            from ..models import cpu_has_native_bf16
+
+            if not cpu_has_native_bf16():
+                raise WsshmError("this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is slower than fp32; "
+                                 "use precision='fp32'")
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
