@@ -9,7 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-ROWS = [("ema-strong", "on", "on"), ("noema-strong", "off", "on"), ("ema-weak", "on", "off"), ("noema-weak", "off", "off")]
+ROWS = [("ema-strong", "on", "on"), ("noema-strong", "off", "on"), ("ema-weak", "on", "off"),
+        ("noema-weak", "off", "off")]
 
 
 def last_val(run: Path) -> dict:
@@ -22,7 +23,8 @@ def last_val(run: Path) -> dict:
 
 
 def main(root: str) -> None:
-    print("| EMA teacher | weak/strong views | IoU (photos) | far MSE x1e3 | whole MSE x1e3 (composites) | boundary MSE x1e3 |")
+    print("| EMA teacher | weak/strong views | IoU (photos) | far MSE x1e3 | whole MSE x1e3 (composites) "
+          "| boundary MSE x1e3 |")
     print("|---|---|---|---|---|---|")
     for name, ema, strong in ROWS:
         if not (Path(root) / name / "metrics.jsonl").exists():

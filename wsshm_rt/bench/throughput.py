@@ -258,10 +258,10 @@ class TorchRunner(Runner):
         torch = self.torch = _require_skip("torch", "train")
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise Skip("torch sees no CUDA GPU")
-        from ..models import cpu_has_native_bf16, create_model
+        from ..models import NO_NATIVE_BF16, cpu_has_native_bf16, create_model
 
         if cfg.device == "cpu" and "bf16" in self.flags and not cpu_has_native_bf16():
-            raise Skip("this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is slower than fp32")
+            raise Skip(NO_NATIVE_BF16)
         if cfg.device == "cpu":
             torch.set_num_threads(cfg.threads)
 

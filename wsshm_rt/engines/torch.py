@@ -44,11 +44,11 @@ class TorchEngine:
 
     def _dtype(self, torch, precision: str):
         if precision == "fp16" and self.device != "cuda":
-            raise WsshmError("precision fp16 needs a CUDA GPU; on a CPU use bf16 (where the CPU has native bf16) or fp32")
+            raise WsshmError("precision fp16 needs a CUDA GPU; on a CPU use bf16 (where the CPU has native bf16) "
+                             "or fp32")
         if precision == "bf16" and self.device == "cpu":
-            from ..models import cpu_has_native_bf16
+            from ..models import NO_NATIVE_BF16, cpu_has_native_bf16
 
             if not cpu_has_native_bf16():
-                raise WsshmError("this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is slower than fp32; "
-                                 "use precision='fp32'")
+                raise WsshmError(f"{NO_NATIVE_BF16}; use precision='fp32'")
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

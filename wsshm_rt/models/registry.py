@@ -27,6 +27,9 @@ _MODELS: dict[str, ModelConfig] = {
 }
 
 
+NO_NATIVE_BF16 = "this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 is slower than fp32"
+
+
 def cpu_has_native_bf16() -> bool:
     """True where this CPU computes bf16 natively (AVX512-BF16 or AMX): there bf16 is faster than fp32."""
     import torch

@@ -116,7 +116,6 @@ def amp_context(cfg, device):
     return ctx, torch.amp.GradScaler("cuda", enabled=on and device.type == "cuda" and cfg.amp == "fp16")
 
 
-
 def make_sampler(cfg, stage, d) -> MultiScaleBatchSampler:
     per_rank = cfg.batch_size // d.world
     if per_rank < 1:
