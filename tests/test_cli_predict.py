@@ -88,6 +88,8 @@ def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
         "1x1 pixels": ("predict", tmp_path / "one.png", "-o", tmp_path / "o", *m),
         "not a loadable ONNX model": ("predict", good, "-o", tmp_path / "o", "-m", tmp_path / "notes.txt"),
         "cannot write to output folder": ("predict", good, "-o", tmp_path / "blocker" / "out", *m),
+        "refine must be guided or none, not 'sharp'": ("predict", good, "-o", tmp_path / "o", *m, "--refine",
+                                                        "sharp"),
     }
     for expected, args in cases.items():
         line = _one_line_error(wsshm(*args))

@@ -482,3 +482,18 @@ def test_video_bench_speed_table_runs_every_column(clips, video_model, tmp_path)
     (row,) = speed_table(video_model, clips / "clip.mp4", frame, [64], tmp_path, threads=1)
     assert row["short_side"] == 64
     assert all(row[k] > 0 for k in ("model_fps", "e2e_fps", "e2e_workers_fps", "sequential_fps"))
+
+
+def test_a_video_frame_gets_the_same_matte_as_a_still_image(clips):
+    from wsshm_rt.matter import Matter, default_model_path
+    from wsshm_rt.video import FrameMatter
+
+    tiny_onnx = default_model_path()  # the trained model: an untrained one gives a near-constant alpha
+    rgb = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
+    m = Matter(tiny_onnx, short_side=64, threads=1)
+    still, frame = m.predict(rgb), FrameMatter(m)(rgb)
+    # The same guided refinement; the grey guide is made from the frame downscaled once instead of per call.
+    assert np.abs(still - frame).max() < 0.02, np.abs(still - frame).max()
+    guided = FrameMatter(Matter(tiny_onnx, short_side=64, threads=1))(rgb)
+    light = FrameMatter(Matter(tiny_onnx, short_side=64, threads=1, refine="none"))(rgb)
+    assert np.abs(guided - light).max() > 0.05, np.abs(guided - light).max()  # 0.098

@@ -59,13 +59,16 @@ def predict(
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16: torch engine (.safetensors) only; bf16 on a "
                                   "CPU with native bf16 or a GPU, fp16 on a GPU."),
+    refine: str = typer.Option("guided", help="guided: bring the alpha back to the image's size with a guided "
+                               "filter that follows the image's edges; none: a plain resize of the network's "
+                               "output."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
     from .predict import PredictOptions, run_predict
 
     opts = PredictOptions(out=out, background=background, outputs=outputs)
     failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
-                         short_side=short_side, threads=threads, precision=precision)
+                         short_side=short_side, threads=threads, precision=precision, refine=refine)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -78,12 +78,14 @@ def eval_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fixed composite backgrounds."),
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
+    refine: str = typer.Option("guided", "--refine", help="guided: score the alpha as Matter.predict returns it "
+                               "(guided refinement); none: the network's output, plainly resized."),
 ):
     """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
     _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
-                        val_fraction)
+                        val_fraction, refine)
     typer.echo(table)
 
 

@@ -15,6 +15,7 @@ from . import preprocess
 from .engines import open_engine
 from .errors import WsshmError
 from .images import load_image
+from .video_filters import check_refine
 
 log = logging.getLogger("wsshm_rt")
 
@@ -41,10 +42,15 @@ class Matter:
     threads: CPU threads for inference (None = the engine's default).
     precision: "fp32" (default) | "bf16" | "fp16", torch engine only: bf16 on a CPU with native bf16
         (AVX512-BF16 or AMX) or a GPU, fp16 on a GPU.
+    refine: "guided" (default): the alpha is brought back to the image's size with a guided filter that follows
+        the image's edges (better edges and masks on our held-out split, docs/model-card.md); "none": a plain
+        bilinear resize, the network's own output.
     """
 
     def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int | None = None,
-                 threads: int | None = None, max_long_side: int = 2048, precision: str = "fp32"):
+                 threads: int | None = None, max_long_side: int = 2048, precision: str = "fp32",
+                 refine: str = "guided"):
+        self.refine = check_refine(refine)
         self.model_path = default_model_path() if model is None else Path(model)
         if not self.model_path.exists():
             raise WsshmError(f"model file {self.model_path} does not exist")
@@ -70,19 +76,24 @@ class Matter:
     def metadata(self) -> dict:
         return self.engine.metadata
 
-    def predict(self, image, channels: str = "RGB") -> np.ndarray:
-        """Alpha matte of ``image`` (path, PIL image or uint8/uint16/float array): float32 Shape(H, W) in [0, 1]."""
-        return self.predict_batch([image], channels)[0]
+    def predict(self, image, channels: str = "RGB", refine: str | None = None) -> np.ndarray:
+        """Alpha matte of ``image`` (path, PIL image or uint8/uint16/float array): float32 Shape(H, W) in [0, 1].
 
-    def predict_batch(self, images, channels: str = "RGB") -> list[np.ndarray]:
+        refine: "guided" or "none" for this call; None = the session's ``refine``.
+        """
+        return self.predict_batch([image], channels, refine)[0]
+
+    def predict_batch(self, images, channels: str = "RGB", refine: str | None = None) -> list[np.ndarray]:
         """Alpha mattes of several images in one engine call (images may differ in size)."""
+        guided = check_refine(refine or self.refine) == "guided"
         rgbs = [load_image(im, channels) for im in images]
         if not rgbs:
             return []
         prepared = [self._prepare(rgb) for rgb in rgbs]
         batch = preprocess.stack_padded([x for x, _ in prepared])
         alphas = self.engine.run(batch)
-        return [preprocess.restore(alphas[i, 0], geom) for i, (_, geom) in enumerate(prepared)]
+        return [preprocess.restore(alphas[i, 0], geom, rgb if guided else None)
+                for i, ((_, geom), rgb) in enumerate(zip(prepared, rgbs))]
 
     def _prepare(self, rgb: np.ndarray):
         return preprocess.prepare(rgb, self.short_side, 32, self.mean, self.std, self.max_long_side)

@@ -27,7 +27,8 @@ import numpy as np
 
 from .errors import WsshmError
 from .preprocess import target_size
-from .video_filters import MotionGatedSmoother, dtssd, grey, guided_upsample
+from .video_filters import (GUIDED_EPS, GUIDED_RADIUS, REFINE_EPS, MotionGatedSmoother, dtssd, grey,
+                            guided_upsample, refine_radius)
 from .video_io import Frame, check_output, open_sink, open_source
 from .video_window import Controls, PreviewWindow, check_gui
 
@@ -80,16 +81,22 @@ class FrameMatter:
         th, tw = target_size(height, width, self.matter.short_side, self.matter.max_long_side)
         upscale = th * tw >= height * width  # a frame already at (or below) the inference size is used as is
         small = rgb if upscale else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
-        return small, self.matter.predict(small)
+        return small, self.matter.predict(small, refine="none")
 
     def finish(self, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray):
-        """Smoothing (stateful: frames in order) and the edge-aware upsampling of ``infer``'s output."""
+        """Smoothing (stateful: frames in order), then the Matter's guided refinement (or, with refine="none", a
+        light edge-aware upsampling) of ``infer``'s output to the frame's size."""
         small_grey = grey(small)
         if self.smoother is not None:
             alpha = self.smoother(alpha, small_grey)
-        if small is rgb:
+        if self.matter.refine == "guided":  # the same guided refinement as Matter.predict on a still image
+            radius, eps = refine_radius(*alpha.shape), REFINE_EPS
+        elif small is rgb:
             return alpha, None
-        return guided_upsample(alpha, rgb, guide_small=small_grey), (small, alpha)
+        else:  # refine="none": a light edge-aware upsampling only
+            radius, eps = GUIDED_RADIUS, GUIDED_EPS
+        full = guided_upsample(alpha, rgb, radius, eps, guide_small=small_grey)
+        return full, (None if small is rgb else (small, alpha))
 
 
 def make_compositor(mode: str = "composite", background=None, controls: Controls | None = None):

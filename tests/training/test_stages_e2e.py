@@ -140,20 +140,23 @@ def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
     root = make_matte(tmp_path / "ppm", n=2, seed=5)
     (root / "fg").rename(root / "image")
     (root / "alpha").rename(root / "matte")
-    out = tmp_path / "photo.json"
-    cli("eval", "--weights", str(runs / "student" / "last"), "--data", str(root), "--json", str(out),
-        "--short-side", "64", "--device", "cpu")
-    result = json.loads(out.read_text())
     state, meta = load_weights(runs / "student" / "last")
     model = create_model(meta["architecture"]).eval()
     model.load_state_dict(state)
-    acc = MetricAccumulator()
-    for pair in data.find_pairs(root, "matte"):
-        rgb, pha = data.read_pair(pair)
-        acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64), pha))
-    assert result["kind"] == "photo" and result["images"] == 2
-    assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
-        acc.mean()["sad_boundary"])
+    results = {}
+    for refine in ("guided", "none"):  # guided: as Matter.predict returns the alpha (the default); none: raw output
+        out = tmp_path / f"photo-{refine}.json"
+        cli("eval", "--weights", str(runs / "student" / "last"), "--data", str(root), "--json", str(out),
+            "--short-side", "64", "--device", "cpu", *(["--refine", refine] if refine == "none" else []))
+        result = results[refine] = json.loads(out.read_text())
+        acc = MetricAccumulator()
+        for pair in data.find_pairs(root, "matte"):
+            rgb, pha = data.read_pair(pair)
+            acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64, refine), pha))
+        assert result["kind"] == "photo" and result["images"] == 2 and result["refine"] == refine
+        assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
+            acc.mean()["sad_boundary"])
+    assert results["guided"]["mse"] != pytest.approx(results["none"]["mse"])
 
 
 def test_eval_val_split_scores_only_held_out_images(runs, tiny_data, tmp_path):

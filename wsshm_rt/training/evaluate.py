@@ -16,36 +16,38 @@ import torch
 from ..errors import WsshmError
 from ..images import write_atomic
 from ..preprocess import prepare, restore
+from ..video_filters import check_refine
 from . import data
 
 
 @torch.no_grad()
-def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512) -> np.ndarray:
-    """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size."""
+def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none") -> np.ndarray:
+    """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine as in ``Matter``."""
     x, geom = prepare(rgb, short_side)
     pha, _ = model(torch.from_numpy(x)[None].to(device))
-    return restore(pha[0, 0].float().cpu().numpy(), geom)
+    return restore(pha[0, 0].float().cpu().numpy(), geom, rgb if check_refine(refine) == "guided" else None)
 
 
-def evaluate_seg(model, pairs, device, short_side: int = 512) -> dict:
+def evaluate_seg(model, pairs, device, short_side: int = 512, refine: str = "none") -> dict:
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         rgb, mask = data.load_image(pair.image), data.load_label(pair.label)
-        pred = predict_alpha(model, rgb, device, short_side)
+        pred = predict_alpha(model, rgb, device, short_side, refine)
         acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
 
 
-def evaluate_matte(model, pairs, backgrounds, device, short_side: int = 512, seed: int = 0) -> dict:
+def evaluate_matte(model, pairs, backgrounds, device, short_side: int = 512, seed: int = 0,
+                   refine: str = "none") -> dict:
     """Matting metrics; no ``backgrounds``: the images are real photos, scored without compositing."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         src, pha = data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
-        acc.add(matte_metrics(predict_alpha(model, src, device, short_side), pha))
+        acc.add(matte_metrics(predict_alpha(model, src, device, short_side, refine), pha))
     return acc.mean()
 
 
@@ -55,25 +57,29 @@ def _fit(label: np.ndarray, shape) -> np.ndarray:
     return label if label.shape == shape else cv2.resize(label, shape[::-1], interpolation=cv2.INTER_NEAREST)
 
 
-def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int) -> dict:
+def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int,
+             refine: str = "none") -> dict:
+    """Training-time validation scores the network's own output (refine="none") unless told otherwise."""
     was_training = model.training
     model.eval()
     try:
         if kind == "seg":
-            return evaluate_seg(model, pairs, device, short_side)
-        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed)
+            return evaluate_seg(model, pairs, device, short_side, refine)
+        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed, refine)
     finally:
         model.train(was_training)
 
 
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
-             val_fraction: float = 0.1) -> tuple[dict, str]:
+             val_fraction: float = 0.1, refine: str = "guided") -> tuple[dict, str]:
     """Evaluate a weights file on a folder; returns (metrics, printable table) and writes JSON if asked.
 
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
+    refine="guided" scores the alpha as ``Matter.predict`` returns it by default; "none" the network's output.
     """
+    check_refine(refine)
     from ..metrics import REPORT_SCALE, format_table
     from ..models import create_model
     from ..weights import load_weights
@@ -97,9 +103,9 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     model.load_state_dict(state)
     short_side = short_side or int(meta.get("short_side", 512))
     dev = pick_device(device, 0)
-    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed)
+    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine)
     result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "split": split, "images": len(pairs),
-              "short_side": short_side, **metrics}
+              "short_side": short_side, "refine": refine, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
     return result, format_table({Path(str(weights)).name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Round 3 of the bundled default model (docs/model-card.md), started from the round-2 model (the bundled weights
+# before it): a teacher fine-tuned on composites from it, then the same weights continued as an MLB student with
+# --matte-mix 0.5 against that teacher. One round of this script = one teacher + one student; re-run it with
+# INIT=<last student> RUNS=<new folder> for another round. Every stage resumes from its run folder if interrupted.
+set -euo pipefail
+DATA=${DATA:-../shared/data-small}
+RUNS=${RUNS:-runs/r3}
+INIT=${INIT:-runs/r2-bundled.safetensors}   # git show 2fe944d:wsshm_rt/assets/wsshm-r18-0.5.safetensors > ...
+COMMON=(--workers 1 --batch-size 8 --lr 2e-4 --min-lr 1e-5 --crop-min 224 --crop-max 320 --val-short-side 320
+        --val-limit 100 --log-every 10 --no-progress --seed 0 --save-every 100)
+MATTE=(--matte "$DATA/portrait-matte/train" --backgrounds "$DATA/backgrounds/train")
+
+wsshm-rt train teacher "${MATTE[@]}" --init "$INIT" --out "$RUNS/teacher" --iters "${TEACHER_ITERS:-1500}" \
+  --val-every 500 "${COMMON[@]}"
+
+wsshm-rt train student --seg "$DATA/portrait-seg/train" --teacher "$RUNS/teacher/last" --model r18-0.5 \
+  --init "$INIT" "${MATTE[@]}" --out "$RUNS/student" --matte-mix "${MATTE_MIX:-0.5}" \
+  --iters "${STUDENT_ITERS:-3200}" --band-px 16 --val-every 800 "${COMMON[@]}"
