@@ -497,3 +497,23 @@ def test_a_video_frame_gets_the_same_matte_as_a_still_image(clips):
     guided = FrameMatter(Matter(tiny_onnx, short_side=64, threads=1))(rgb)
     light = FrameMatter(Matter(tiny_onnx, short_side=64, threads=1, refine="none"))(rgb)
     assert np.abs(guided - light).max() > 0.05, np.abs(guided - light).max()  # 0.098
+
+
+def test_colour_guide_follows_an_edge_the_grey_guide_cannot_see():
+    """Red person, green background of the same brightness: only the colour guided filter can snap to the edge."""
+    from wsshm_rt.video_filters import colour_guided_upsample, grey
+
+    frame = np.empty((192, 256, 3), np.uint8)
+    frame[:, :140], frame[:, 140:] = (200, 60, 60), (45, 142, 40)
+    assert abs(grey(frame[:1, 139:141])[0, 0] - grey(frame[:1, 139:141])[0, 1]) < 0.005  # isoluminant
+    true = np.zeros((192, 256), np.float32)
+    true[:, :140] = 1.0
+    x = np.arange(128, dtype=np.float32)
+    small = np.tile(np.clip((71.5 - x) / 3.0 + 0.5, 0, 1), (96, 1))  # edge 4 px off at full size, soft
+    colour = colour_guided_upsample(small, frame, 5, 3e-3)
+    grey_only = guided_upsample(small, frame, 5, 3e-3)
+    err = {name: float(np.mean((a - true) ** 2)) for name, a in (("colour", colour), ("grey", grey_only))}
+    assert err["colour"] < 0.5 * err["grey"], err
+    # At the frame's own size it is the plain (one-scale) guided filter and keeps a flat region's value.
+    same = colour_guided_upsample(np.full((192, 256), 0.3, np.float32), frame, 5, 3e-3)
+    assert same.shape == (192, 256) and np.allclose(same, 0.3, atol=1e-4)

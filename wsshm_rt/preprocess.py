@@ -61,16 +61,16 @@ def prepare(rgb: np.ndarray, short_side: int = 512, multiple: int = 32, mean=IMA
 def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None) -> np.ndarray:
     """Padded network alpha Shape(H', W') -> float32 alpha in [0, 1] at the original size.
 
-    guide: the original uint8 RGB image; given, the alpha is brought back with the guided filter (He et al.),
+    guide: the original uint8 RGB image; given, the alpha is brought back with the colour guided filter (He et al.),
     radius 5% of the inference size, solved at the inference size and applied at full size (video_filters), instead
     of a bilinear resize.
     """
     th, tw = geom.resized_hw
     if guide is not None:
-        from .video_filters import REFINE_EPS, guided_upsample, refine_radius
+        from .video_filters import REFINE_EPS, colour_guided_upsample, refine_radius
 
         small = np.clip(alpha[:th, :tw].astype(np.float32), 0.0, 1.0)
-        return guided_upsample(small, guide, refine_radius(th, tw), REFINE_EPS)
+        return colour_guided_upsample(small, guide, refine_radius(th, tw), REFINE_EPS)
     a = np.ascontiguousarray(alpha[:th, :tw], dtype=np.float32)
     oh, ow = geom.orig_hw
     if (oh, ow) != (th, tw):
