@@ -32,7 +32,7 @@ from .timing import summarise, time_runs
 def model_only_fps(matter, frame, runs: int = 15) -> float:
     h, w = target_size(*frame.shape[:2], matter.short_side, matter.max_long_side)
     small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
-    return summarise(time_runs(lambda: matter.predict(small), runs=runs, warmup=2))["fps"]
+    return summarise(time_runs(lambda: matter.predict(small, refine="none"), runs=runs, warmup=2))["fps"]
 
 
 def sequential_fps(matter, clip: Path, out: Path) -> float:
