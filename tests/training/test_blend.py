@@ -47,6 +47,7 @@ def test_student_step_takes_the_true_alpha_of_composites():
     seen = {}
 
     def teacher(x):  # a = 0.25 and b = sigmoid(0) = 0.5 everywhere
+        seen.setdefault("teacher", []).append(len(x))
         return torch.full_like(x[:, :1], 0.25), torch.zeros_like(x[:, :1])
 
     def student(x):
@@ -61,3 +62,7 @@ def test_student_step_takes_the_true_alpha_of_composites():
     # photo: blend = 0.5 * 0.25 + 0.5 * 1 = 0.625, |0.5 - 0.625| = 0.125; composite: |0.5 - 0.5| = 0
     assert parts["l1"].item() == pytest.approx(0.0625)
     assert torch.equal(seen["x"], batch["src_strong"])
+    assert seen["teacher"] == [1]  # the teacher labelled the photo only
+    all_composites = dict(batch, is_matte=torch.ones(2, 1, 1, 1), true_pha=ones * 0.5)
+    assert student_step(cfg, teacher)(student, all_composites)["l1"].item() == pytest.approx(0.0)
+    assert seen["teacher"] == [1]  # not called for a batch of composites

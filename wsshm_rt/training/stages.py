@@ -52,15 +52,22 @@ def teacher_step(cfg):
     return step
 
 
+def _blend(cfg, teacher, src, seg):
+    pha_t, bnd_t = teacher(src)
+    return blend_labels(pha_t.float(), torch.sigmoid(bnd_t.float()), seg, cfg.band_px, cfg.bnd_threshold)
+
+
 def student_step(cfg, teacher):
     """MLB: the frozen teacher labels the weak view, the student learns the blend on the strong view."""
     def step(net, batch) -> dict:
         with torch.no_grad():
-            pha_t, bnd_t = teacher(batch["src"])
-            true_pha = blend_labels(pha_t.float(), torch.sigmoid(bnd_t.float()), batch["true_seg"], cfg.band_px,
-                                    cfg.bnd_threshold)
             if "is_matte" in batch:  # --matte-mix: composites learn their true alpha, photos the blend
-                true_pha = torch.lerp(true_pha, batch["true_pha"].float(), batch["is_matte"])
+                true_pha = batch["true_pha"].float().clone()
+                photo = batch["is_matte"].flatten() < 0.5  # the teacher runs on the photos only
+                if photo.any():
+                    true_pha[photo] = _blend(cfg, teacher, batch["src"][photo], batch["true_seg"][photo])
+            else:
+                true_pha = _blend(cfg, teacher, batch["src"], batch["true_seg"])
         pred_pha, pred_bnd = net(batch["src_strong"])
         return matte_loss(pred_pha, pred_bnd, true_pha, cfg.bnd_weight, cfg.lap_levels)
     return step
