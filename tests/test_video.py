@@ -517,3 +517,29 @@ def test_colour_guide_follows_an_edge_the_grey_guide_cannot_see():
     # At the frame's own size it is the plain (one-scale) guided filter and keeps a flat region's value.
     same = colour_guided_upsample(np.full((192, 256), 0.3, np.float32), frame, 5, 3e-3)
     assert same.shape == (192, 256) and np.allclose(same, 0.3, atol=1e-4)
+
+
+def test_cli_video_refine_option(clips, tmp_path, capsys):
+    """`video --refine`: each frame's matte is FrameMatter's with that refinement; a bad value is one sentence."""
+    from wsshm_rt.cli import main
+    from wsshm_rt.images import load_image
+    from wsshm_rt.matter import Matter, default_model_path
+    from wsshm_rt.video import FrameMatter
+
+    rgb = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
+    firsts = {}
+    for refine in ("guided", "none"):
+        out = tmp_path / refine
+        with pytest.raises(SystemExit) as exc:
+            main(["video", str(clips / "clip.mp4"), "-o", str(out), "--matte", "--short-side", "64", "--workers", "1",
+                  "--no-progress", "--refine", refine])
+        assert exc.value.code in (0, None)
+        first = load_image(sorted(out.glob("*.png"))[0])[..., 0].astype(np.float32) / 255
+        expected = FrameMatter(Matter(default_model_path(), short_side=64, refine=refine))(rgb)
+        assert np.abs(first - expected).max() <= 1.5 / 255
+        firsts[refine] = first
+    assert np.abs(firsts["guided"] - firsts["none"]).max() > 0.05
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "bad"), "--refine", "strong"])
+    assert exc.value.code == 2 and "refine must be guided or none, not 'strong'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -9,13 +9,17 @@ from typing import Optional
 import typer
 
 
-def _matter(model, engine, device, short_side, threads):
+REFINE_HELP = ("guided: bring the alpha to the frame's size with a colour guided filter that follows its edges "
+               "(as predict does); none: a light edge-aware upsampling only.")
+
+
+def _matter(model, engine, device, short_side, threads, refine="guided"):
     from .matter import Matter
 
-    return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads)
+    return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine)
 
 
-def _video_matter(model, engine, device, short_side, threads, workers):
+def _video_matter(model, engine, device, short_side, threads, workers, refine="guided"):
     """The Matter and worker count for a video file. Auto (workers None): on a CPU, 2 frames are matted at
     once with half the cores each, which measured ~10% more end-to-end FPS on 2 cores than one frame on both
     (frames in flight use the cores while decode, compositing and encode of other frames wait); on a GPU, 1."""
@@ -25,11 +29,11 @@ def _video_matter(model, engine, device, short_side, threads, workers):
 
     if workers is not None and workers < 1:
         raise WsshmError(f"--workers must be at least 1, not {workers}")
-    matter = _matter(model, engine, device, short_side, threads)
+    matter = _matter(model, engine, device, short_side, threads, refine)
     if workers is None:
         workers = 2 if matter.engine.device == "cpu" else 1
         if workers > 1 and threads is None:
-            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers))
+            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers), refine)
     return matter, workers
 
 
@@ -66,6 +70,7 @@ def video(
     workers: Optional[int] = typer.Option(None, help="Frames matted at once (default: 2 on a CPU, each with half "
                                           "the cores; 1 on a GPU)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate for a folder of images (default 25)."),
+    refine: str = typer.Option("guided", help=REFINE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Replace the background of a video (audio is kept), or write it with an alpha channel."""
@@ -77,7 +82,7 @@ def video(
     if background is not None and (alpha or matte):
         raise WsshmError("--background makes a composite; it cannot be combined with --alpha or --matte")
     mode = "rgba" if alpha else "matte" if matte else "composite"
-    matter, workers = _video_matter(model, engine, device, short_side, threads, workers)
+    matter, workers = _video_matter(model, engine, device, short_side, threads, workers, refine)
     result = matte_video(source, output, matter, background, mode=mode, smooth=smooth, progress=progress, fps=fps,
                          full_res_foreground=full_res_foreground, workers=workers)
     _report(result)
@@ -98,12 +103,13 @@ def webcam(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
+    refine: str = typer.Option("guided", help=REFINE_HELP),
 ):
     """Live background replacement: camera -> matte -> composite. Keys: b background, a alpha view, q quit."""
     from .video import run_webcam
 
-    result = run_webcam(_matter(model, engine, device, short_side, threads), source, background or [], window, output,
-                        smooth, max_frames=max_frames)
+    result = run_webcam(_matter(model, engine, device, short_side, threads, refine), source, background or [], window,
+                        output, smooth, max_frames=max_frames)
     _report(result)
 
 
