@@ -74,6 +74,7 @@ def main() -> None:
                     help="Score these weights files under these labels instead of the three stages of --runs.")
     ap.add_argument("--guided-row", action="append", default=[], metavar="LABEL=WEIGHTS",
                     help="As --row, scored with the guided refinement of Matter.predict (refine='guided').")
+    ap.add_argument("--append", action="store_true", help="Keep the rows already in <out>.json; add these.")
     args = ap.parse_args()
     if args.row or args.guided_row:
         rows = [(r, "none") for r in args.row] + [(r, "guided") for r in args.guided_row]
@@ -82,6 +83,9 @@ def main() -> None:
     else:
         results = {name: score(args.runs / run / args.which, args.data, args.short_side)
                    for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}
+    old = args.out.with_suffix(".json")
+    if args.append and old.exists():
+        results = {**json.loads(old.read_text()), **results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
     plot(results, args.out.with_suffix(".png"))

@@ -112,14 +112,15 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
     a = np.stack([i_rr * cr + i_rg * cg + i_rb * cb, i_rg * cr + i_gg * cg + i_gb * cb,
                   i_rb * cr + i_gb * cg + i_bb * cb], -1) / det[..., None]
     offset = mean_p - (a * mean_i).sum(-1)
-    a, offset = _box(a, radius), _box(offset, radius)
-    if (h, w) != (height, width):
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        offset = cv2.resize(offset, (width, height), interpolation=cv2.INTER_LINEAR)
-    a *= np.float32(1 / 255)  # applied to the uint8 frame directly
-    out = offset
-    for c in range(3):
-        out += a[..., c] * frame[..., c]
+    a, offset = _box(a, radius) * np.float32(1 / 255), _box(offset, radius)  # a is applied to the uint8 frame
+    size = None if (h, w) == (height, width) else (width, height)
+    out = offset if size is None else cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR)
+    for c in range(3):  # one full-size channel at a time: a 10000x10000 photo stays under 2 GB
+        a_c = np.ascontiguousarray(a[..., c])
+        if size is not None:
+            a_c = cv2.resize(a_c, size, interpolation=cv2.INTER_LINEAR)
+        a_c *= frame[..., c]
+        out += a_c
     return np.clip(out, 0.0, 1.0, out=out)
 
 
