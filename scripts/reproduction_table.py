@@ -83,11 +83,11 @@ def main() -> None:
     else:
         results = {name: score(args.runs / run / args.which, args.data, args.short_side)
                    for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}
-    old = args.out.with_suffix(".json")
-    if args.append and old.exists():
-        results = {**json.loads(old.read_text()), **results}
+    table = args.out.with_suffix(".json")
+    if args.append and table.exists():
+        results = {**json.loads(table.read_text()), **results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    table.write_text(json.dumps(results, indent=2))
     plot(results, args.out.with_suffix(".png"))
     print(markdown(results))
 

@@ -89,14 +89,11 @@ class Matter:
         rgbs = [load_image(im, channels) for im in images]
         if not rgbs:
             return []
-        prepared = [self._prepare(rgb) for rgb in rgbs]
-        batch = preprocess.stack_padded([x for x, _ in prepared])
+        sized = [preprocess.resize_for_inference(rgb, self.short_side, self.max_long_side) for rgb in rgbs]
+        batch = preprocess.stack_padded([preprocess.to_network(small, 32, self.mean, self.std) for small, _ in sized])
         alphas = self.engine.run(batch)
-        return [preprocess.restore(alphas[i, 0], geom, rgb if guided else None)
-                for i, ((_, geom), rgb) in enumerate(zip(prepared, rgbs))]
-
-    def _prepare(self, rgb: np.ndarray):
-        return preprocess.prepare(rgb, self.short_side, 32, self.mean, self.std, self.max_long_side)
+        return [preprocess.restore(alphas[i, 0], geom, *((rgb, small) if guided else ()))
+                for i, ((small, geom), rgb) in enumerate(zip(sized, rgbs))]
 
     def cutout(self, image, channels: str = "RGB") -> np.ndarray:
         """RGBA cut-out (uint8 Shape(H, W, 4)) with foreground colours estimated."""

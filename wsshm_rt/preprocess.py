@@ -48,29 +48,42 @@ def normalise(rgb: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarr
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
-def prepare(rgb: np.ndarray, short_side: int = 512, multiple: int = 32, mean=IMAGENET_MEAN,
-            std=IMAGENET_STD, max_long_side: int | None = 2048) -> tuple[np.ndarray, Geometry]:
-    """uint8 RGB Shape(H, W, 3) -> network input Shape(3, H', W') with H', W' multiples of ``multiple``."""
+def resize_for_inference(rgb: np.ndarray, short_side: int = 512,
+                         max_long_side: int | None = 2048) -> tuple[np.ndarray, Geometry]:
+    """uint8 RGB Shape(H, W, 3) -> (the image at the inference size, its Geometry)."""
     h, w = rgb.shape[:2]
     th, tw = target_size(h, w, short_side, max_long_side)
     interp = cv2.INTER_AREA if th < h else cv2.INTER_LINEAR
     resized = cv2.resize(rgb, (tw, th), interpolation=interp) if (th, tw) != (h, w) else rgb
-    return normalise(pad_to_multiple(resized, multiple), mean, std), Geometry((h, w), (th, tw))
+    return resized, Geometry((h, w), (th, tw))
 
 
-def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None) -> np.ndarray:
+def to_network(resized: np.ndarray, multiple: int = 32, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """An image at the inference size -> network input Shape(3, H', W'), padded to multiples of ``multiple``."""
+    return normalise(pad_to_multiple(resized, multiple), mean, std)
+
+
+def prepare(rgb: np.ndarray, short_side: int = 512, multiple: int = 32, mean=IMAGENET_MEAN,
+            std=IMAGENET_STD, max_long_side: int | None = 2048) -> tuple[np.ndarray, Geometry]:
+    """uint8 RGB Shape(H, W, 3) -> network input Shape(3, H', W') with H', W' multiples of ``multiple``."""
+    resized, geom = resize_for_inference(rgb, short_side, max_long_side)
+    return to_network(resized, multiple, mean, std), geom
+
+
+def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
+            guide_small: np.ndarray | None = None) -> np.ndarray:
     """Padded network alpha Shape(H', W') -> float32 alpha in [0, 1] at the original size.
 
     guide: the original uint8 RGB image; given, the alpha is brought back with the colour guided filter (He et al.),
-    radius 5% of the inference size, solved at the inference size and applied at full size (video_filters), instead
-    of a bilinear resize.
+    radius 5% of the inference size, solved at the inference size and applied at full size
+    (``video_filters.guided_refine``), instead of a bilinear resize. guide_small: the image at the inference size
+    (``resize_for_inference``'s), if the caller has it, so it is not resized again.
     """
     th, tw = geom.resized_hw
     if guide is not None:
-        from .video_filters import REFINE_EPS, colour_guided_upsample, refine_radius
+        from .video_filters import guided_refine
 
-        small = np.clip(alpha[:th, :tw].astype(np.float32), 0.0, 1.0)
-        return colour_guided_upsample(small, guide, refine_radius(th, tw), REFINE_EPS)
+        return guided_refine(alpha[:th, :tw], guide, guide_small)
     a = np.ascontiguousarray(alpha[:th, :tw], dtype=np.float32)
     oh, ow = geom.orig_hw
     if (oh, ow) != (th, tw):

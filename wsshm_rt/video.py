@@ -27,8 +27,7 @@ import numpy as np
 
 from .errors import WsshmError
 from .preprocess import target_size
-from .video_filters import (GUIDED_EPS, GUIDED_RADIUS, REFINE_EPS, MotionGatedSmoother, colour_guided_upsample,
-                            dtssd, grey, guided_upsample, refine_radius)
+from .video_filters import GUIDED_EPS, GUIDED_RADIUS, MotionGatedSmoother, dtssd, grey, guided_refine, guided_upsample
 from .video_io import Frame, check_output, open_sink, open_source
 from .video_window import Controls, PreviewWindow, check_gui
 
@@ -90,8 +89,7 @@ class FrameMatter:
         if self.smoother is not None:
             alpha = self.smoother(alpha, small_grey)
         if self.matter.refine == "guided":  # the same guided refinement as Matter.predict on a still image
-            full = colour_guided_upsample(np.clip(alpha, 0.0, 1.0), rgb, refine_radius(*alpha.shape), REFINE_EPS,
-                                          frame_small=small)
+            full = guided_refine(alpha, rgb, small)
         elif small is rgb:
             return alpha, None
         else:  # refine="none": a light edge-aware upsampling only

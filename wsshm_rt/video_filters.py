@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .errors import WsshmError
+
 # Guided filter defaults, at the INFERENCE resolution: radius 2 px, eps on [0, 1] grey values. A small eps
 # lets the alpha follow image edges closely; too small and sensor noise is copied into the matte.
 GUIDED_RADIUS = 2
@@ -54,8 +56,6 @@ def refine_radius(height: int, width: int) -> int:
 
 def check_refine(refine: str) -> str:
     if refine not in REFINE_MODES:
-        from .errors import WsshmError
-
         raise WsshmError(f"refine must be {' or '.join(REFINE_MODES)}, not {refine!r}")
     return refine
 
@@ -122,6 +122,13 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
         a_c *= frame[..., c]
         out += a_c
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def guided_refine(alpha_small: np.ndarray, frame: np.ndarray, frame_small: np.ndarray | None = None) -> np.ndarray:
+    """The SDK's guided refinement (``refine="guided"``): ``alpha_small`` predicted at the inference size, brought
+    to ``frame``'s size by the colour guided filter, radius ``refine_radius``, eps ``REFINE_EPS``."""
+    small = np.clip(alpha_small.astype(np.float32, copy=False), 0.0, 1.0)
+    return colour_guided_upsample(small, frame, refine_radius(*small.shape), REFINE_EPS, frame_small)
 
 
 class MotionGatedSmoother:

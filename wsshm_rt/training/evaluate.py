@@ -15,7 +15,7 @@ import torch
 
 from ..errors import WsshmError
 from ..images import write_atomic
-from ..preprocess import prepare, restore
+from ..preprocess import resize_for_inference, restore, to_network
 from ..video_filters import check_refine
 from . import data
 
@@ -23,9 +23,9 @@ from . import data
 @torch.no_grad()
 def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none") -> np.ndarray:
     """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine as in ``Matter``."""
-    x, geom = prepare(rgb, short_side)
-    pha, _ = model(torch.from_numpy(x)[None].to(device))
-    return restore(pha[0, 0].float().cpu().numpy(), geom, rgb if check_refine(refine) == "guided" else None)
+    small, geom = resize_for_inference(rgb, short_side)
+    pha, _ = model(torch.from_numpy(to_network(small))[None].to(device))
+    return restore(pha[0, 0].float().cpu().numpy(), geom, *((rgb, small) if check_refine(refine) == "guided" else ()))
 
 
 def evaluate_seg(model, pairs, device, short_side: int = 512, refine: str = "none") -> dict:
