@@ -193,15 +193,42 @@ def test_guided_refinement_snaps_a_coarse_alpha_to_the_image_edge():
     assert np.allclose(guided[:, :110], plain[:, :110], atol=1e-3) and np.allclose(guided[:, 180:], 0, atol=1e-3)
 
 
+def test_flip_tta_averages_the_image_and_its_mirror(tiny_onnx, matter, portrait):
+    """tta="flip" (the default): the engine also sees the mirrored image; the result is their mean, so mirroring
+    the input mirrors the output exactly, which one pass of a network does not."""
+    from wsshm_rt import preprocess
+
+    rgb = np.ascontiguousarray(portrait[0][:, 7:])  # 57 px wide at 64: the padding differs for the mirror image
+    one = Matter(tiny_onnx, short_side=64, threads=1, refine="none", tta="none")
+    small, geom = preprocess.resize_for_inference(rgb, 64)
+    a = one.engine.run(preprocess.to_network(small)[None])[0, 0]
+    b = one.engine.run(preprocess.to_network(small[:, ::-1].copy())[None])[0, 0]
+    th, tw = geom.resized_hw
+    expected = preprocess.restore((a[:th, :tw] + b[:th, :tw][:, ::-1]) / 2, geom)
+    flip = matter.predict(rgb, refine="none")
+    assert np.allclose(flip, expected, atol=1e-6) and flip.dtype == np.float32
+    assert np.allclose(one.predict(rgb, tta="flip"), flip, atol=1e-6)
+    mirror = np.ascontiguousarray(rgb[:, ::-1])
+    for refine in ("none", "guided"):
+        assert np.abs(matter.predict(mirror, refine=refine) - matter.predict(rgb, refine=refine)[:, ::-1]).max() < 1e-5
+    single = np.abs(one.predict(mirror) - one.predict(rgb)[:, ::-1]).max()
+    assert single > 1e-3, single  # the untrained network alone is not mirror-symmetric
+    for bad in ("hflip", ""):
+        with pytest.raises(WsshmError, match="tta must be flip or none"):
+            Matter(tiny_onnx, tta=bad)
+    with pytest.raises(WsshmError, match="tta must be flip or none, not 'Flip'"):
+        matter.predict(rgb, tta="Flip")
+
+
 def test_refine_option_of_the_session_and_of_a_call(tiny_onnx, matter, portrait):
     from wsshm_rt import preprocess
 
     rgb, _ = portrait
-    raw = Matter(tiny_onnx, short_side=64, threads=1, refine="none")
+    raw = Matter(tiny_onnx, short_side=64, threads=1, refine="none", tta="none")
     plain = raw.predict(rgb)
-    assert np.array_equal(matter.predict(rgb, refine="none"), plain)
-    assert np.array_equal(raw.predict(rgb, refine="guided"), matter.predict(rgb))
-    assert not np.allclose(matter.predict(rgb), plain, atol=1e-3)
+    assert np.array_equal(matter.predict(rgb, refine="none", tta="none"), plain)
+    assert np.array_equal(raw.predict(rgb, refine="guided", tta="flip"), matter.predict(rgb))
+    assert not np.allclose(matter.predict(rgb, tta="none"), plain, atol=1e-3)
     # refine="none" is the engine's output, plainly resized.
     x, geom = preprocess.prepare(rgb, 64)
     assert np.allclose(plain, preprocess.restore(raw.engine.run(x[None])[0, 0], geom), atol=1e-6)

@@ -520,7 +520,8 @@ def test_colour_guide_follows_an_edge_the_grey_guide_cannot_see():
 
 
 def test_cli_video_refine_option(clips, tmp_path, capsys):
-    """`video --refine`: each frame's matte is FrameMatter's with that refinement; a bad value is one sentence."""
+    """`video --refine/--tta`: each frame's matte is FrameMatter's with those options (one network pass by default,
+    for real time); a bad value is one sentence."""
     from wsshm_rt.cli import main
     from wsshm_rt.images import load_image
     from wsshm_rt.matter import Matter, default_model_path
@@ -528,17 +529,18 @@ def test_cli_video_refine_option(clips, tmp_path, capsys):
 
     rgb = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
     firsts = {}
-    for refine in ("guided", "none"):
-        out = tmp_path / refine
+    for refine, tta in (("guided", None), ("none", None), ("guided", "flip")):
+        out = tmp_path / f"{refine}-{tta}"
         with pytest.raises(SystemExit) as exc:
             main(["video", str(clips / "clip.mp4"), "-o", str(out), "--matte", "--short-side", "64", "--workers", "1",
-                  "--no-progress", "--refine", refine])
+                  "--no-progress", "--refine", refine, *(["--tta", tta] if tta else [])])
         assert exc.value.code in (0, None)
         first = load_image(sorted(out.glob("*.png"))[0])[..., 0].astype(np.float32) / 255
-        expected = FrameMatter(Matter(default_model_path(), short_side=64, refine=refine))(rgb)
+        expected = FrameMatter(Matter(default_model_path(), short_side=64, refine=refine, tta=tta or "none"))(rgb)
         assert np.abs(first - expected).max() <= 1.5 / 255
-        firsts[refine] = first
-    assert np.abs(firsts["guided"] - firsts["none"]).max() > 0.05
+        firsts[refine, tta] = first
+    assert np.abs(firsts["guided", None] - firsts["none", None]).max() > 0.05
+    assert np.abs(firsts["guided", None] - firsts["guided", "flip"]).max() > 0.02
     with pytest.raises(SystemExit) as exc:
         main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "bad"), "--refine", "strong"])
     assert exc.value.code == 2 and "refine must be guided or none, not 'strong'" in capsys.readouterr().err

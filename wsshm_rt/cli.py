@@ -62,13 +62,15 @@ def predict(
     refine: str = typer.Option("guided", help="guided: bring the alpha back to the image's size with a guided "
                                "filter that follows the image's edges; none: a plain resize of the network's "
                                "output."),
+    tta: str = typer.Option("flip", help="flip: also run the network on the mirrored image and average the two "
+                            "(better masks and edges, twice the network's time); none: one pass."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
     from .predict import PredictOptions, run_predict
 
     opts = PredictOptions(out=out, background=background, outputs=outputs)
     failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
-                         short_side=short_side, threads=threads, precision=precision, refine=refine)
+                         short_side=short_side, threads=threads, precision=precision, refine=refine, tta=tta)
     raise typer.Exit(1 if failed else 0)
 
 

@@ -80,12 +80,14 @@ def eval_command(
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
     refine: str = typer.Option("guided", "--refine", help="guided: score the alpha as Matter.predict returns it "
                                "(guided refinement); none: the network's output, plainly resized."),
+    tta: str = typer.Option("flip", "--tta", help="flip: score the alpha as Matter.predict returns it (the image "
+                            "and its mirror image, averaged); none: one network pass."),
 ):
     """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
     _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
-                        val_fraction, refine)
+                        val_fraction, refine, tta)
     typer.echo(table)
 
 

@@ -11,15 +11,18 @@ import typer
 
 REFINE_HELP = ("guided: bring the alpha to the frame's size with a colour guided filter that follows its edges "
                "(as predict does); none: a light edge-aware upsampling only.")
+TTA_HELP = ("none: one network pass per frame (real time); flip: also the mirrored frame, averaged (as predict does "
+            "by default: better masks, twice the network's time).")
 
 
-def _matter(model, engine, device, short_side, threads, refine="guided"):
+def _matter(model, engine, device, short_side, threads, refine="guided", tta="none"):
     from .matter import Matter
 
-    return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine)
+    return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine,
+                  tta=tta)
 
 
-def _video_matter(model, engine, device, short_side, threads, workers, refine="guided"):
+def _video_matter(model, engine, device, short_side, threads, workers, refine="guided", tta="none"):
     """The Matter and worker count for a video file. Auto (workers None): on a CPU, 2 frames are matted at
     once with half the cores each, which measured ~10% more end-to-end FPS on 2 cores than one frame on both
     (frames in flight use the cores while decode, compositing and encode of other frames wait); on a GPU, 1."""
@@ -29,11 +32,12 @@ def _video_matter(model, engine, device, short_side, threads, workers, refine="g
 
     if workers is not None and workers < 1:
         raise WsshmError(f"--workers must be at least 1, not {workers}")
-    matter = _matter(model, engine, device, short_side, threads, refine)
+    matter = _matter(model, engine, device, short_side, threads, refine, tta)
     if workers is None:
         workers = 2 if matter.engine.device == "cpu" else 1
         if workers > 1 and threads is None:
-            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers), refine)
+            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers), refine,
+                             tta)
     return matter, workers
 
 
@@ -71,6 +75,7 @@ def video(
                                           "the cores; 1 on a GPU)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate for a folder of images (default 25)."),
     refine: str = typer.Option("guided", help=REFINE_HELP),
+    tta: str = typer.Option("none", help=TTA_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ):
     """Replace the background of a video (audio is kept), or write it with an alpha channel."""
@@ -82,7 +87,7 @@ def video(
     if background is not None and (alpha or matte):
         raise WsshmError("--background makes a composite; it cannot be combined with --alpha or --matte")
     mode = "rgba" if alpha else "matte" if matte else "composite"
-    matter, workers = _video_matter(model, engine, device, short_side, threads, workers, refine)
+    matter, workers = _video_matter(model, engine, device, short_side, threads, workers, refine, tta)
     result = matte_video(source, output, matter, background, mode=mode, smooth=smooth, progress=progress, fps=fps,
                          full_res_foreground=full_res_foreground, workers=workers)
     _report(result)
@@ -104,11 +109,12 @@ def webcam(
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
     refine: str = typer.Option("guided", help=REFINE_HELP),
+    tta: str = typer.Option("none", help=TTA_HELP),
 ):
     """Live background replacement: camera -> matte -> composite. Keys: b background, a alpha view, q quit."""
     from .video import run_webcam
 
-    result = run_webcam(_matter(model, engine, device, short_side, threads, refine), source, background or [], window,
+    result = run_webcam(_matter(model, engine, device, short_side, threads, refine, tta), source, background or [], window,
                         output, smooth, max_frames=max_frames)
     _report(result)
 

@@ -45,12 +45,16 @@ class Matter:
     refine: "guided" (default): the alpha is brought back to the image's size with a guided filter that follows
         the image's edges (better edges and masks on our held-out split, docs/model-card.md); "none": a plain
         bilinear resize, the network's own output.
+    tta: "flip" (default): test-time augmentation, the network also sees the image mirrored left-right and the two
+        alphas are averaged (better masks and edges on our held-out split, at twice the network's time; see
+        docs/model-card.md); "none": one pass, for real-time use (the video and webcam commands' default).
     """
 
     def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int | None = None,
                  threads: int | None = None, max_long_side: int = 2048, precision: str = "fp32",
-                 refine: str = "guided"):
+                 refine: str = "guided", tta: str = "flip"):
         self.refine = check_refine(refine)
+        self.tta = preprocess.check_tta(tta)
         self.model_path = default_model_path() if model is None else Path(model)
         if not self.model_path.exists():
             raise WsshmError(f"model file {self.model_path} does not exist")
@@ -76,24 +80,33 @@ class Matter:
     def metadata(self) -> dict:
         return self.engine.metadata
 
-    def predict(self, image, channels: str = "RGB", refine: str | None = None) -> np.ndarray:
+    def predict(self, image, channels: str = "RGB", refine: str | None = None, tta: str | None = None) -> np.ndarray:
         """Alpha matte of ``image`` (path, PIL image or uint8/uint16/float array): float32 Shape(H, W) in [0, 1].
 
-        refine: "guided" or "none" for this call; None = the session's ``refine``.
+        refine, tta: as the session's, for this call; None = the session's.
         """
-        return self.predict_batch([image], channels, refine)[0]
+        return self.predict_batch([image], channels, refine, tta)[0]
 
-    def predict_batch(self, images, channels: str = "RGB", refine: str | None = None) -> list[np.ndarray]:
-        """Alpha mattes of several images in one engine call (images may differ in size)."""
+    def predict_batch(self, images, channels: str = "RGB", refine: str | None = None,
+                      tta: str | None = None) -> list[np.ndarray]:
+        """Alpha mattes of several images in one engine call (two with tta="flip"; images may differ in size)."""
         guided = check_refine(refine or self.refine) == "guided"
+        flip = preprocess.check_tta(tta or self.tta) == "flip"
         rgbs = [load_image(im, channels) for im in images]
         if not rgbs:
             return []
         sized = [preprocess.resize_for_inference(rgb, self.short_side, self.max_long_side) for rgb in rgbs]
-        batch = preprocess.stack_padded([preprocess.to_network(small, 32, self.mean, self.std) for small, _ in sized])
-        alphas = self.engine.run(batch)
-        return [preprocess.restore(alphas[i, 0], geom, *((rgb, small) if guided else ()))
-                for i, ((small, geom), rgb) in enumerate(zip(sized, rgbs))]
+        alphas = [a[0] for a in self._run([small for small, _ in sized])]
+        if flip:
+            mirrored = self._run([preprocess.mirrored(small) for small, _ in sized])
+            alphas = [preprocess.merge_flip(a, m[0], geom) for a, m, (_, geom) in zip(alphas, mirrored, sized)]
+        return [preprocess.restore(alpha, geom, *((rgb, small) if guided else ()))
+                for alpha, (small, geom), rgb in zip(alphas, sized, rgbs)]
+
+    def _run(self, smalls: list[np.ndarray]) -> np.ndarray:
+        """Images at the inference size -> the engine's padded alphas Shape(N, 1, H', W')."""
+        return self.engine.run(preprocess.stack_padded([preprocess.to_network(s, 32, self.mean, self.std)
+                                                        for s in smalls]))
 
     def cutout(self, image, channels: str = "RGB") -> np.ndarray:
         """RGBA cut-out (uint8 Shape(H, W, 4)) with foreground colours estimated."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .errors import WsshmError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -68,6 +70,29 @@ def prepare(rgb: np.ndarray, short_side: int = 512, multiple: int = 32, mean=IMA
     """uint8 RGB Shape(H, W, 3) -> network input Shape(3, H', W') with H', W' multiples of ``multiple``."""
     resized, geom = resize_for_inference(rgb, short_side, max_long_side)
     return to_network(resized, multiple, mean, std), geom
+
+
+TTA_MODES = ("flip", "none")
+
+
+def check_tta(tta: str) -> str:
+    if tta not in TTA_MODES:
+        raise WsshmError(f"tta must be {' or '.join(TTA_MODES)}, not {tta!r}")
+    return tta
+
+
+def mirrored(resized: np.ndarray) -> np.ndarray:
+    """The image at the inference size, mirrored left-right (flip test-time augmentation), before padding."""
+    return np.ascontiguousarray(resized[:, ::-1])
+
+
+def merge_flip(alpha: np.ndarray, alpha_mirrored: np.ndarray, geom: Geometry) -> np.ndarray:
+    """Flip test-time augmentation: the mean of the network's alpha for the image and, mirrored back, for the
+    mirrored image (``mirrored``, padded the same way). Both padded Shape(H', W'); returns Shape(h, w) at the
+    inference size, ready for ``restore``."""
+    th, tw = geom.resized_hw
+    merged = alpha[:th, :tw] + alpha_mirrored[:th, :tw][:, ::-1]
+    return (merged * np.float32(0.5)).astype(np.float32, copy=False)
 
 
 def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,

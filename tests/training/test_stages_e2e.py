@@ -144,16 +144,17 @@ def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
     model = create_model(meta["architecture"]).eval()
     model.load_state_dict(state)
     results = {}
-    for refine in ("guided", "none"):  # guided: as Matter.predict returns the alpha (the default); none: raw output
+    # guided + flip: as Matter.predict returns the alpha (the defaults); none + none: the network's own output.
+    for refine, tta in (("guided", "flip"), ("none", "none")):
         out = tmp_path / f"photo-{refine}.json"
         cli("eval", "--weights", str(runs / "student" / "last"), "--data", str(root), "--json", str(out),
-            "--short-side", "64", "--device", "cpu", *(["--refine", refine] if refine == "none" else []))
+            "--short-side", "64", "--device", "cpu", *(["--refine", refine, "--tta", tta] if refine == "none" else []))
         result = results[refine] = json.loads(out.read_text())
         acc = MetricAccumulator()
         for pair in data.find_pairs(root, "matte"):
             rgb, pha = data.read_pair(pair)
-            acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64, refine), pha))
-        assert result["kind"] == "photo" and result["images"] == 2 and result["refine"] == refine
+            acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64, refine, tta), pha))
+        assert result["kind"] == "photo" and result["images"] == 2 and (result["refine"], result["tta"]) == (refine, tta)
         assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
             acc.mean()["sad_boundary"])
     assert results["guided"]["mse"] != pytest.approx(results["none"]["mse"])

@@ -58,8 +58,8 @@ def speed_table(model, clip: Path, frame, short_sides, workdir: Path, threads=No
 
     rows = []
     for side in short_sides:
-        matter = Matter(model, short_side=side, threads=threads)
-        split = Matter(model, short_side=side, threads=max(1, (os.cpu_count() or 2) // workers))
+        matter = Matter(model, short_side=side, threads=threads, tta="none")
+        split = Matter(model, short_side=side, threads=max(1, (os.cpu_count() or 2) // workers), tta="none")
         matte_video(clip, workdir / "warm.mp4", matter, progress=False)  # warm-up: ORT allocations, page cache
         e2e = matte_video(clip, workdir / f"e2e-{side}.mp4", matter, background="#00ff00", progress=False).fps
         e2e_workers = matte_video(clip, workdir / f"e2e-{side}.mp4", split, background="#00ff00", progress=False,
@@ -80,7 +80,7 @@ def flicker(model, short_side: int = 256, frames: int = 30, jitter: float = 1.0,
     rgbs, true = moving_ellipse(frames, 240, 320, jitter=jitter, seed=3)
     out = {}
     for smooth in (False, True):
-        fm = FrameMatter(Matter(model, short_side=short_side), smooth)
+        fm = FrameMatter(Matter(model, short_side=short_side, tta="none"), smooth)
         out[f"matter smooth={smooth}"] = dtssd([fm(rgb) for rgb in rgbs], true)
     rng = np.random.default_rng(0)
     noisy = [np.clip(a + rng.normal(0, noise, a.shape), 0, 1).astype(np.float32) for a in true]

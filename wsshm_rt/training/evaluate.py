@@ -15,39 +15,47 @@ import torch
 
 from ..errors import WsshmError
 from ..images import write_atomic
-from ..preprocess import resize_for_inference, restore, to_network
+from ..preprocess import check_tta, merge_flip, mirrored, resize_for_inference, restore, to_network
 from ..video_filters import check_refine
 from . import data
 
 
 @torch.no_grad()
-def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none") -> np.ndarray:
-    """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine as in ``Matter``."""
+def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none",
+                  tta: str = "none") -> np.ndarray:
+    """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine and tta as in ``Matter``."""
     small, geom = resize_for_inference(rgb, short_side)
-    pha, _ = model(torch.from_numpy(to_network(small))[None].to(device))
-    return restore(pha[0, 0].float().cpu().numpy(), geom, *((rgb, small) if check_refine(refine) == "guided" else ()))
+
+    def run(image):
+        pha, _ = model(torch.from_numpy(to_network(image))[None].to(device))
+        return pha[0, 0].float().cpu().numpy()
+
+    alpha = run(small)
+    if check_tta(tta) == "flip":
+        alpha = merge_flip(alpha, run(mirrored(small)), geom)
+    return restore(alpha, geom, *((rgb, small) if check_refine(refine) == "guided" else ()))
 
 
-def evaluate_seg(model, pairs, device, short_side: int = 512, refine: str = "none") -> dict:
+def evaluate_seg(model, pairs, device, short_side: int = 512, refine: str = "none", tta: str = "none") -> dict:
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         rgb, mask = data.load_image(pair.image), data.load_label(pair.label)
-        pred = predict_alpha(model, rgb, device, short_side, refine)
+        pred = predict_alpha(model, rgb, device, short_side, refine, tta)
         acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
 
 
 def evaluate_matte(model, pairs, backgrounds, device, short_side: int = 512, seed: int = 0,
-                   refine: str = "none") -> dict:
+                   refine: str = "none", tta: str = "none") -> dict:
     """Matting metrics; no ``backgrounds``: the images are real photos, scored without compositing."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         src, pha = data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
-        acc.add(matte_metrics(predict_alpha(model, src, device, short_side, refine), pha))
+        acc.add(matte_metrics(predict_alpha(model, src, device, short_side, refine, tta), pha))
     return acc.mean()
 
 
@@ -58,28 +66,30 @@ def _fit(label: np.ndarray, shape) -> np.ndarray:
 
 
 def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int,
-             refine: str = "none") -> dict:
-    """Training-time validation scores the network's own output (refine="none") unless told otherwise."""
+             refine: str = "none", tta: str = "none") -> dict:
+    """Training-time validation scores the network's own output (refine="none", tta="none") unless told otherwise."""
     was_training = model.training
     model.eval()
     try:
         if kind == "seg":
-            return evaluate_seg(model, pairs, device, short_side, refine)
-        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed, refine)
+            return evaluate_seg(model, pairs, device, short_side, refine, tta)
+        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed, refine,
+                              tta)
     finally:
         model.train(was_training)
 
 
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
-             val_fraction: float = 0.1, refine: str = "guided") -> tuple[dict, str]:
+             val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip") -> tuple[dict, str]:
     """Evaluate a weights file on a folder; returns (metrics, printable table) and writes JSON if asked.
 
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
-    refine="guided" scores the alpha as ``Matter.predict`` returns it by default; "none" the network's output.
+    refine="guided" and tta="flip" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
+    tta="none" the network's own output.
     """
-    check_refine(refine)
+    check_refine(refine), check_tta(tta)
     from ..metrics import REPORT_SCALE, format_table
     from ..models import create_model
     from ..weights import load_weights
@@ -103,9 +113,9 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     model.load_state_dict(state)
     short_side = short_side or int(meta.get("short_side", 512))
     dev = pick_device(device, 0)
-    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine)
+    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta)
     result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "split": split, "images": len(pairs),
-              "short_side": short_side, "refine": refine, **metrics}
+              "short_side": short_side, "refine": refine, "tta": tta, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
     return result, format_table({Path(str(weights)).name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
