@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Round 3 of the bundled default model (docs/model-card.md), started from the round-2 model (the bundled weights
+# Rounds 3 and 4 of the bundled default model (docs/model-card.md); round 3 started from the round-2 model (the bundled weights
 # before it): a teacher fine-tuned on composites from it, then the same weights continued as an MLB student with
 # --matte-mix 0.5 against that teacher. One round of this script = one teacher + one student; re-run it with
 # INIT=<last student> RUNS=<new folder> for another round. Every stage resumes from its run folder if interrupted.
