@@ -114,8 +114,8 @@ def webcam(
     """Live background replacement: camera -> matte -> composite. Keys: b background, a alpha view, q quit."""
     from .video import run_webcam
 
-    result = run_webcam(_matter(model, engine, device, short_side, threads, refine, tta), source, background or [], window,
-                        output, smooth, max_frames=max_frames)
+    matter = _matter(model, engine, device, short_side, threads, refine, tta)
+    result = run_webcam(matter, source, background or [], window, output, smooth, max_frames=max_frames)
     _report(result)
 
 

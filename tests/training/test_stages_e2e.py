@@ -154,7 +154,8 @@ def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
         for pair in data.find_pairs(root, "matte"):
             rgb, pha = data.read_pair(pair)
             acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64, refine, tta), pha))
-        assert result["kind"] == "photo" and result["images"] == 2 and (result["refine"], result["tta"]) == (refine, tta)
+        assert result["kind"] == "photo" and result["images"] == 2
+        assert (result["refine"], result["tta"]) == (refine, tta)
         assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
             acc.mean()["sad_boundary"])
     assert results["guided"]["mse"] != pytest.approx(results["none"]["mse"])
