@@ -21,12 +21,13 @@ COLUMNS = [("seg", "iou", "IoU (photos) ↑", 1), ("seg", "mse_far", "far MSE x1
            ("matte", "sad", "SAD (composites) ↓", 1)]
 
 
-def score(weights: Path, data: Path, short_side: int | None, refine: str = "none") -> dict:
-    """The network's own output by default (refine="none"); "guided": the alpha as Matter.predict returns it."""
+def score(weights: Path, data: Path, short_side: int | None, refine: str = "none", tta: str = "none") -> dict:
+    """The network's own output by default (refine="none", tta="none"); refine="guided" with tta="flip": the alpha
+    as Matter.predict returns it."""
     seg, _ = run_eval(weights, data / "portrait-seg/train", kind="seg", split="val", short_side=short_side,
-                      refine=refine)
+                      refine=refine, tta=tta)
     matte, _ = run_eval(weights, data / "portrait-matte/train", data / "backgrounds/train", kind="matte",
-                        split="val", short_side=short_side, refine=refine)
+                        split="val", short_side=short_side, refine=refine, tta=tta)
     return {"seg": seg, "matte": matte}
 
 
@@ -73,13 +74,13 @@ def main() -> None:
     ap.add_argument("--row", action="append", default=[], metavar="LABEL=WEIGHTS",
                     help="Score these weights files under these labels instead of the three stages of --runs.")
     ap.add_argument("--guided-row", action="append", default=[], metavar="LABEL=WEIGHTS",
-                    help="As --row, scored with the guided refinement of Matter.predict (refine='guided').")
+                    help="As --row, scored as Matter.predict returns it: guided refinement and flip TTA.")
     ap.add_argument("--append", action="store_true", help="Keep the rows already in <out>.json; add these.")
     args = ap.parse_args()
     if args.row or args.guided_row:
-        rows = [(r, "none") for r in args.row] + [(r, "guided") for r in args.guided_row]
-        results = {name: score(Path(w), args.data, args.short_side, refine)
-                   for name, w, refine in ((*r.split("=", 1), refine) for r, refine in rows)}
+        rows = [(r, "none", "none") for r in args.row] + [(r, "guided", "flip") for r in args.guided_row]
+        results = {name: score(Path(w), args.data, args.short_side, refine, tta)
+                   for name, w, refine, tta in ((*r.split("=", 1), refine, tta) for r, refine, tta in rows)}
     else:
         results = {name: score(args.runs / run / args.which, args.data, args.short_side)
                    for name, run in ROWS.items() if (args.runs / run / f"{args.which}.safetensors").exists()}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Rounds 3 and 4 of the bundled default model (docs/model-card.md); round 3 started from the round-2 model (the bundled weights
-# before it): a teacher fine-tuned on composites from it, then the same weights continued as an MLB student with
+# Rounds 3 to 5 of the bundled default model (docs/model-card.md). Each round starts from the model bundled before it
+# (INIT): a teacher fine-tuned on composites from it, then the same weights continued as an MLB student with
 # --matte-mix 0.5 against that teacher. One round of this script = one teacher + one student; re-run it with
 # INIT=<last student> RUNS=<new folder> for another round. Every stage resumes from its run folder if interrupted.
+# Training re-imports the package in its data-loader workers: editing an editable install while it runs crashes
+# it. Run a frozen copy (git archive HEAD wsshm_rt scripts | tar -x -C /tmp/frozen) from inside that folder.
 set -euo pipefail
 DATA=${DATA:-../shared/data-small}
 RUNS=${RUNS:-runs/r3}

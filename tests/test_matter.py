@@ -160,7 +160,7 @@ def test_reduced_precision_is_refused_where_it_cannot_run(tiny_weights, tiny_onn
         Matter(tiny_onnx, precision="bf16")
     with pytest.raises(WsshmError, match="needs a CUDA GPU"):
         Matter(tiny_weights, device="cpu", precision="fp16")
-    with pytest.raises(WsshmError, match="precision must be one of"):
+    with pytest.raises(WsshmError, match="precision must be fp32, bf16 or fp16, not .int4."):
         Matter(tiny_weights, precision="int4")
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
     with pytest.raises(WsshmError, match="no native bf16"):

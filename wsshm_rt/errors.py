@@ -9,6 +9,15 @@ class MissingDependency(WsshmError):
     """An optional dependency (an extra) is not installed."""
 
 
+def check_choice(name: str, value, choices) -> str:
+    """``value`` if it is one of ``choices``, else a WsshmError naming them all: "tta must be flip or none, not 'x'"."""
+    if value not in choices:
+        names = list(choices)
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise WsshmError(f"{name} must be {listed}, not {value!r}")
+    return value
+
+
 def require(module: str, extra: str, package: str | None = None):
     """Import ``module`` or raise a MissingDependency naming the exact pip line.
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import WsshmError
+from .errors import check_choice
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -76,9 +76,7 @@ TTA_MODES = ("flip", "none")
 
 
 def check_tta(tta: str) -> str:
-    if tta not in TTA_MODES:
-        raise WsshmError(f"tta must be {' or '.join(TTA_MODES)}, not {tta!r}")
-    return tta
+    return check_choice("tta", tta, TTA_MODES)
 
 
 def mirrored(resized: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .errors import WsshmError
+from .errors import check_choice
 
 # Guided filter defaults, at the INFERENCE resolution: radius 2 px, eps on [0, 1] grey values. A small eps
 # lets the alpha follow image edges closely; too small and sensor noise is copied into the matte.
@@ -55,9 +55,7 @@ def refine_radius(height: int, width: int) -> int:
 
 
 def check_refine(refine: str) -> str:
-    if refine not in REFINE_MODES:
-        raise WsshmError(f"refine must be {' or '.join(REFINE_MODES)}, not {refine!r}")
-    return refine
+    return check_choice("refine", refine, REFINE_MODES)
 
 
 def guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: int = GUIDED_RADIUS,

@@ -105,6 +105,12 @@ def test_eval_command_writes_json(runs, tiny_data, tmp_path, capsys):
     (["train", "teacher", "--matte", "MATTE"], "--backgrounds"),
     (["train", "student", "--seg", "SEG", "--teacher", "SEG/masks/s00.png"], "not a safetensors"),
     (["eval", "--weights", "/no/such.safetensors", "--data", "SEG"], "does not exist"),
+    (["eval", "--weights", "SEG/masks/s00.png", "--data", "SEG", "--split", "test"],
+     "split must be all, val or train, not 'test'"),
+    (["eval", "--weights", "SEG/masks/s00.png", "--data", "SEG", "--kind", "photos"],
+     "kind must be seg, matte, photo or auto, not 'photos'"),
+    (["eval", "--weights", "SEG/masks/s00.png", "--data", "SEG", "--device", "gpu"],
+     "device must be auto, cpu or cuda, not 'gpu'"),
 ])
 def test_bad_input_is_one_sentence(args, message, tiny_data, capsys):
     args = [a.replace("SEG", str(tiny_data["seg"])).replace("MATTE", str(tiny_data["matte"])) for a in args]

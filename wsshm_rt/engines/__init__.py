@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import WsshmError
+from ..errors import WsshmError, check_choice
 
 ENGINES = ("auto", "onnxruntime", "tensorrt", "torch")
 DEVICES = ("auto", "cpu", "cuda")
@@ -33,15 +33,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None,
                 precision: str = "fp32") -> Engine:
     """Open ``model_path`` with the requested (or the natural) engine; ``precision`` other than fp32: torch only."""
-    if engine not in ENGINES:
-        raise WsshmError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if device not in DEVICES:
-        raise WsshmError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    check_choice("engine", engine, ENGINES), check_choice("device", device, DEVICES)
     suffix = model_path.suffix.lower()
     kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
                                               ".safetensors": "torch"}.get(suffix, "onnxruntime")
-    if precision not in PRECISIONS:
-        raise WsshmError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    check_choice("precision", precision, PRECISIONS)
     if precision != "fp32" and kind != "torch":
         raise WsshmError(f"precision {precision} runs on the torch engine (a .safetensors model); ONNX and TensorRT "
                          "models run at the precision they were exported with")

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..errors import WsshmError
+from ..errors import WsshmError, check_choice
 
 STAGES = ("pretrain", "teacher", "student")
 
@@ -154,8 +154,7 @@ def validate(cfg: TrainConfig) -> None:
         raise WsshmError(f"val_fraction must be in [0, 1), not {cfg.val_fraction}")
     if not 0.0 <= cfg.matte_mix <= 1.0:
         raise WsshmError(f"matte_mix must be in [0, 1], not {cfg.matte_mix}")
-    if cfg.amp not in ("bf16", "fp16", "off"):
-        raise WsshmError(f"amp must be bf16, fp16 or off, not {cfg.amp!r}")
+    check_choice("amp", cfg.amp, ("bf16", "fp16", "off"))
 
 
 def to_dict(cfg: TrainConfig) -> dict:

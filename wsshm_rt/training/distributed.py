@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..errors import WsshmError
+from ..errors import WsshmError, check_choice
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,7 @@ def pick_device(pref: str, local_rank: int) -> torch.device:
         raise WsshmError("--device cuda was asked for but no CUDA GPU is available")
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", local_rank)
-    if pref not in ("auto", "cpu"):
-        raise WsshmError(f"device must be auto, cpu or cuda, not {pref!r}")
+    check_choice("device", pref, ("auto", "cpu", "cuda"))
     return torch.device("cpu")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import WsshmError
+from ..errors import WsshmError, check_choice
 from ..images import write_atomic
 from ..preprocess import check_tta, merge_flip, mirrored, resize_for_inference, restore, to_network
 from ..video_filters import check_refine
@@ -96,13 +96,12 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     from .distributed import pick_device
 
     kind = _detect_kind(data_dir) if kind == "auto" else kind
-    if kind not in ("seg", "matte", "photo"):
-        raise WsshmError(f"kind must be seg, matte, photo or auto, not {kind!r}")
+    check_choice("kind", kind, ("seg", "matte", "photo", "auto"))
     if kind == "matte" and not backgrounds:
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
                          "(--kind photo scores real photos with their alpha as they are)")
-    if split not in ("all", "val", "train"):
-        raise WsshmError(f"split must be all, val or train, not {split!r}")
+    check_choice("split", split, ("all", "val", "train"))
+    dev = pick_device(device, 0)
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
     if split != "all":
         pairs = data.split(pairs, val_fraction, seed)[split == "val"]
@@ -112,7 +111,6 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     model = create_model(meta["architecture"])
     model.load_state_dict(state)
     short_side = short_side or int(meta.get("short_side", 512))
-    dev = pick_device(device, 0)
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta)
     result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "split": split, "images": len(pairs),
               "short_side": short_side, "refine": refine, "tta": tta, **metrics}
