@@ -33,7 +33,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None,
                 precision: str = "fp32") -> Engine:
     """Open ``model_path`` with the requested (or the natural) engine; ``precision`` other than fp32: torch only."""
-    check_choice("engine", engine, ENGINES), check_choice("device", device, DEVICES)
+    check_choice("engine", engine, ENGINES)
+    check_choice("device", device, DEVICES)
     suffix = model_path.suffix.lower()
     kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
                                               ".safetensors": "torch"}.get(suffix, "onnxruntime")

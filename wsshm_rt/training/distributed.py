@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..engines import DEVICES
 from ..errors import WsshmError, check_choice
 
 
@@ -28,11 +29,11 @@ class Dist:
 
 
 def pick_device(pref: str, local_rank: int) -> torch.device:
+    check_choice("device", pref, DEVICES)
     if pref == "cuda" and not torch.cuda.is_available():
         raise WsshmError("--device cuda was asked for but no CUDA GPU is available")
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", local_rank)
-    check_choice("device", pref, ("auto", "cpu", "cuda"))
     return torch.device("cpu")
 
 

@@ -95,8 +95,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     from ..weights import load_weights
     from .distributed import pick_device
 
-    kind = _detect_kind(data_dir) if kind == "auto" else kind
-    check_choice("kind", kind, ("seg", "matte", "photo", "auto"))
+    if check_choice("kind", kind, ("seg", "matte", "photo", "auto")) == "auto":
+        kind = _detect_kind(data_dir)
     if kind == "matte" and not backgrounds:
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
                          "(--kind photo scores real photos with their alpha as they are)")
