@@ -258,14 +258,15 @@ class TorchRunner(Runner):
         torch = self.torch = _require_skip("torch", "train")
         if cfg.device == "cuda" and not torch.cuda.is_available():
             raise Skip("torch sees no CUDA GPU")
-        from ..models import NO_NATIVE_BF16, cpu_has_native_bf16, create_model
+        from ..engines.torch import torch_dtype
+        from ..models import create_model
 
-        if cfg.device == "cpu" and "bf16" in self.flags and not cpu_has_native_bf16():
-            raise Skip(NO_NATIVE_BF16)
+        try:
+            self.dtype = torch_dtype(torch, _dtype_flag(self.flags) or "fp32", cfg.device)
+        except WsshmError as e:
+            raise Skip(str(e)) from None
         if cfg.device == "cpu":
             torch.set_num_threads(cfg.threads)
-
-        self.dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(_dtype_flag(self.flags), torch.float32)
         self.fmt = torch.channels_last if "channels_last" in self.flags else torch.contiguous_format
         model = create_model(spec.arch).eval().to(cfg.device, self.dtype, memory_format=self.fmt)
         self.model = torch.compile(model) if "compile" in self.flags else model

@@ -28,7 +28,7 @@ class TorchEngine:
         state, self.metadata = load_weights(path)
         self.model = create_model(self.metadata["architecture"])
         self.model.load_state_dict(state)
-        self.dtype = self._dtype(torch, precision)
+        self.dtype = torch_dtype(torch, precision, self.device)
         # Reduced precision runs channels-last: that is where oneDNN / tensor cores have their fast kernels.
         self.layout = torch.contiguous_format if precision == "fp32" else torch.channels_last
         self.model.eval().to(self.device, self.dtype, memory_format=self.layout)
@@ -42,13 +42,17 @@ class TorchEngine:
             x = torch.from_numpy(batch).to(self.device, self.dtype).contiguous(memory_format=self.layout)
             return self.model(x)[0].float().cpu().numpy()
 
-    def _dtype(self, torch, precision: str):
-        if precision == "fp16" and self.device != "cuda":
-            raise WsshmError("precision fp16 needs a CUDA GPU; on a CPU use bf16 (where the CPU has native bf16) "
-                             "or fp32")
-        if precision == "bf16" and self.device == "cpu":
-            from ..models import NO_NATIVE_BF16, cpu_has_native_bf16
 
-            if not cpu_has_native_bf16():
-                raise WsshmError(f"{NO_NATIVE_BF16}; use precision='fp32'")
-        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+def torch_dtype(torch, precision: str, device: str):
+    """The torch dtype of ``precision`` ('fp32', 'bf16', 'fp16') on ``device`` ('cpu', 'cuda'); WsshmError where
+    it cannot run there (fp16 off CUDA) or would be slower than fp32 (bf16 on a CPU without native bf16).
+    The torch engine and the bench's torch variants share it."""
+    if precision == "fp16" and device != "cuda":
+        raise WsshmError("precision fp16 needs a CUDA GPU; on a CPU use bf16 (where the CPU has native bf16) "
+                         "or fp32")
+    if precision == "bf16" and device == "cpu":
+        from ..models import NO_NATIVE_BF16, cpu_has_native_bf16
+
+        if not cpu_has_native_bf16():
+            raise WsshmError(f"{NO_NATIVE_BF16}; use precision='fp32'")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
