@@ -45,21 +45,36 @@ def _colour(name: str) -> str:
     return "#d98c3a" if "teacher" in name.split(" (")[0] else "#3a7bd5" if "student" in name else "#999999"
 
 
+SHORT = (("seg-only pre-trained", "pre"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
+         ("MLB student", "S"), ("student", "S"), ("teacher", "T"), (" + guided refinement", " +guided"),
+         (" + flip TTA", " +flip"))
+
+
+def short_label(name: str) -> str:
+    """'R4 student + guided refinement + flip TTA' -> 'R4 S +guided +flip', for the figure's axis."""
+    label = name.split(" (")[0]
+    for long, short in SHORT:
+        label = label.replace(long, short)
+    return label
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 3.6))
+    fig, axes = plt.subplots(1, len(COLUMNS), figsize=(4 * len(COLUMNS), 4.4))
     names = list(results)
     for ax, (k, m, label, s) in zip(axes, COLUMNS):
         vals = [results[n][k][m] * s for n in names]
         ax.bar(range(len(names)), vals, color=[_colour(n) for n in names])
-        ax.set_xticks(range(len(names)), [n.split(" (")[0] for n in names], rotation=20, fontsize=8)
+        ax.set_xticks(range(len(names)), [short_label(n) for n in names], rotation=90, fontsize=7)
         ax.set_title(label, fontsize=9)
         if m == "iou":
             ax.set_ylim(min(vals) - 0.05, 1.0)
+    fig.suptitle("pre: seg-only pre-trained (grey), T: teacher (orange), S: MLB student (blue), mix: --matte-mix, "
+                 "+guided / +flip: as Matter() returns it", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rounds 3 to 5 of the bundled default model (docs/model-card.md). Each round starts from the model bundled before it
+# Rounds 3 to 6 of the bundled default model (docs/model-card.md). Each round starts from the model bundled before it
 # (INIT): a teacher fine-tuned on composites from it, then the same weights continued as an MLB student with
 # --matte-mix 0.5 against that teacher. One round of this script = one teacher + one student; re-run it with
 # INIT=<last student> RUNS=<new folder> for another round. Every stage resumes from its run folder if interrupted.
