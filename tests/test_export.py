@@ -22,6 +22,28 @@ def test_onnx_parity_with_eager(tiny_weights, tiny_onnx, shape):
     assert np.abs(got_bnd - bnd.numpy()).max() <= 1e-4
 
 
+
+def test_fp16_weights_halve_the_file_and_still_compute_in_fp32(tiny_weights, tiny_onnx, tmp_path):
+    from wsshm_rt.export.onnx import export_onnx
+
+    state, meta = load_weights(tiny_weights)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model = create_model("r18-0.5").eval()
+    model.load_state_dict(half)  # the reference: fp32 compute on fp16-rounded weights
+    path = export_onnx(model, tmp_path / "half.onnx", meta, fp16_weights=True)
+    assert path.stat().st_size < 0.55 * tiny_onnx.stat().st_size
+    proto = onnx.load(str(path))
+    big_fp32 = [i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and
+                np.prod(i.dims) >= 64]
+    assert not big_fp32
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        pha, _ = model(x)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["alpha"], {"image": x.numpy()})[0]
+    assert got.dtype == np.float32
+    assert np.abs(got - pha.numpy()).max() <= 2e-3  # BatchNorm folded into the convs, then rounded to fp16 again
+
 def test_onnx_graph_is_clean(tiny_onnx):
     proto = onnx.load(str(tiny_onnx))
     assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17

@@ -2,8 +2,9 @@
 
     python -m wsshm_rt.export.bundle runs/student/best --short-side 320 --note "..."
 
-writes ``wsshm_rt/assets/wsshm-r18-0.5.onnx`` (fp32, for inference) and ``wsshm-r18-0.5.safetensors``
-(weights stored in fp16, for fine-tuning: ``--init``/``--teacher`` load them into fp32 models).
+writes ``wsshm_rt/assets/wsshm-r18-0.5.onnx`` (for inference: computes in fp32, weights stored in fp16) and
+``wsshm-r18-0.5.safetensors`` (weights stored in fp16, for fine-tuning: ``--init``/``--teacher`` load them into
+fp32 models). Both files hold the same fp16-rounded weights, the ones the model card's figures were measured on.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ def bundle(weights, out_dir=ASSETS, short_side: int | None = None, **extra) -> t
     meta = dict(meta, trained="true", **{k: str(v) for k, v in extra.items()})
     if short_side:
         meta["short_side"] = str(short_side)
-    model = create_model(meta["architecture"])
-    model.load_state_dict(state)
-    stem = Path(DEFAULT_MODEL).stem
-    onnx_path = export_onnx(model, Path(out_dir) / f"{stem}.onnx", meta)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    model = create_model(meta["architecture"])
+    model.load_state_dict(half)  # fp32 model, fp16-rounded weights: what the safetensors file gives back
+    stem = Path(DEFAULT_MODEL).stem
+    onnx_path = export_onnx(model, Path(out_dir) / f"{stem}.onnx", meta, fp16_weights=True)
     st_path = save_weights(half, Path(out_dir) / f"{stem}.safetensors", meta)
     return onnx_path, st_path
 

@@ -18,8 +18,11 @@ DEFAULT_OPSET = 17
 
 
 def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int = DEFAULT_OPSET,
-                sample_hw: tuple[int, int] = (512, 512)) -> Path:
-    """Export a MattingNet to ``path`` (written atomically) and return the path."""
+                sample_hw: tuple[int, int] = (512, 512), fp16_weights: bool = False) -> Path:
+    """Export a MattingNet to ``path`` (written atomically) and return the path.
+
+    fp16_weights: store the weights in fp16 (half the file; see ``store_weights_fp16``); it still computes in fp32.
+    """
     torch = require("torch", "train")
     onnx = require("onnx", "train")
     if opset < 17:
@@ -38,6 +41,8 @@ def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int 
                               dynamic_axes={n: dyn for n in (INPUT_NAME, *OUTPUT_NAMES)}, dynamo=False)
         proto = onnx.load(str(tmp))
         _check_folded(proto)
+        if fp16_weights:
+            store_weights_fp16(proto)
         for k, v in (metadata or {}).items():
             proto.metadata_props.add(key=k, value=str(v))
         onnx.save(proto, str(tmp))
@@ -47,6 +52,30 @@ def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int 
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def store_weights_fp16(proto, min_elements: int = 64) -> None:
+    """Store every fp32 initializer of ``min_elements`` or more in fp16, followed by a Cast back to fp32.
+
+    The file halves; ONNX Runtime and TensorRT fold the casts into constants when they load the model, so inference
+    still runs in fp32 at fp32 speed, on weights rounded to fp16 (as in the bundled safetensors).
+    """
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    initializers, casts = [], []
+    for init in proto.graph.initializer:
+        if init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= min_elements:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), f"{init.name}.fp16")
+            initializers.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], name=f"{init.name}.cast",
+                                          to=TensorProto.FLOAT))
+        else:
+            initializers.append(init)
+    nodes = casts + list(proto.graph.node)
+    del proto.graph.initializer[:], proto.graph.node[:]
+    proto.graph.initializer.extend(initializers)
+    proto.graph.node.extend(nodes)
 
 
 def _check_folded(proto) -> None:
