@@ -22,7 +22,6 @@ def test_onnx_parity_with_eager(tiny_weights, tiny_onnx, shape):
     assert np.abs(got_bnd - bnd.numpy()).max() <= 1e-4
 
 
-
 def test_fp16_weights_halve_the_file_and_still_compute_in_fp32(tiny_weights, tiny_onnx, tmp_path):
     from wsshm_rt.export.onnx import export_onnx
 
@@ -43,6 +42,7 @@ def test_fp16_weights_halve_the_file_and_still_compute_in_fp32(tiny_weights, tin
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["alpha"], {"image": x.numpy()})[0]
     assert got.dtype == np.float32
     assert np.abs(got - pha.numpy()).max() <= 2e-3  # BatchNorm folded into the convs, then rounded to fp16 again
+
 
 def test_onnx_graph_is_clean(tiny_onnx):
     proto = onnx.load(str(tiny_onnx))
