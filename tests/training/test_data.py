@@ -173,6 +173,19 @@ def test_label_budget_limits_take_a_seeded_subset_of_the_training_side(tiny_data
     assert sets(build_pretrain, "pretrain", seg_limit=3, seed=0) == (train, val)
     m_train, m_val = sets(build_teacher, "teacher", matte_limit=2)
     assert len(m_train) == 2 and len(m_val) == 2 and not set(m_train) & set(m_val)
+    # --seed moves the split and the subset with it, unless --split-seed holds them: repeats on the same data
+    other = sets(build_pretrain, "pretrain", seg_limit=3, seed=1)
+    assert other != (train, val)
+    assert sets(build_pretrain, "pretrain", seg_limit=3, seed=1, split_seed=0) == (train, val)
+    assert sets(build_pretrain, "pretrain", seg_limit=3, seed=0, split_seed=1) == other
+
+
+def test_split_seed_below_minus_one_is_refused():
+    from wsshm_rt.errors import WsshmError
+    from wsshm_rt.training.config import TrainConfig, validate
+
+    with pytest.raises(WsshmError, match="split_seed"):
+        validate(TrainConfig(split_seed=-2))
 
 
 def test_matte_mix_holds_both_kinds_with_the_same_keys(tiny_data):

@@ -71,6 +71,8 @@ class TrainConfig:
     keep: int = _f(3, "Keep the last K step checkpoints in ckpt/.")
     log_every: int = _f(10, "Record training losses every N steps.")
     seed: int = _f(0, "Seed of everything: splits, sampling, augmentation, init.")
+    split_seed: int = _f(-1, "Seed of the train/val split, the --seg-limit/--matte-limit subsets and the validation "
+                             "composites (-1: --seed). Fix it and vary --seed to repeat a run on the same data.")
     device: str = _f("auto", "auto | cpu | cuda.")
     deterministic: bool = _f(False, "Deterministic kernels (bitwise-reproducible resume on CPU).")
     sync_bn: bool = _f(True, "SyncBatchNorm under multi-GPU DDP (CUDA only).")
@@ -155,6 +157,13 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.matte_mix <= 1.0:
         raise WsshmError(f"matte_mix must be in [0, 1], not {cfg.matte_mix}")
     check_choice("amp", cfg.amp, ("bf16", "fp16", "off"))
+    if cfg.split_seed < -1:
+        raise WsshmError(f"split_seed must be -1 (the same as seed) or a seed >= 0, not {cfg.split_seed}")
+
+
+def data_seed(cfg: TrainConfig) -> int:
+    """The seed of what data a run trains and validates on: --split-seed, or --seed when it is -1."""
+    return cfg.split_seed if cfg.split_seed >= 0 else cfg.seed
 
 
 def to_dict(cfg: TrainConfig) -> dict:

@@ -13,7 +13,7 @@ from ..errors import WsshmError
 from ..models import cpu_has_native_bf16
 from . import checkpoint as ckpt
 from . import distributed
-from .config import TrainConfig, save_config, to_dict
+from .config import TrainConfig, data_seed, save_config, to_dict
 from .evaluate import evaluate
 from .records import Recorder
 from .sampler import MultiScaleBatchSampler, batches_from, crop_sides
@@ -161,7 +161,8 @@ def validate(cfg, stage, d, rec, step, best):
         metrics = {}
         for v in stage.val_sets:
             if v.pairs:
-                vals = evaluate(stage.model, v.kind, v.pairs, v.backgrounds, d.device, cfg.val_short_side, cfg.seed)
+                vals = evaluate(stage.model, v.kind, v.pairs, v.backgrounds, d.device, cfg.val_short_side,
+                                data_seed(cfg))
                 rec.log(step, v.name, vals)
                 metrics.update({f"{v.name}/{k}": x for k, x in vals.items()})
         value = metrics.get(stage.best_metric)

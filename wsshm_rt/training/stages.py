@@ -17,6 +17,7 @@ from ..weights import read_metadata, resolve_weights_path
 from . import data
 from .blend import blend_labels
 from .checkpoint import load_model_weights
+from .config import data_seed
 from .ema import ema_update, freeze, same_architecture
 from .losses import matte_loss, seg_loss
 
@@ -77,15 +78,17 @@ def _seg_split(cfg):
     if not cfg.seg:
         raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
     # Split first, then subset the training side: the validation set stays the same for every label budget.
-    train, val = data.split(data.find_pairs(cfg.seg, "segmentation"), cfg.val_fraction, cfg.seed)
-    return data.subset(train, cfg.seg_limit, cfg.seed), val
+    seed = data_seed(cfg)
+    train, val = data.split(data.find_pairs(cfg.seg, "segmentation"), cfg.val_fraction, seed)
+    return data.subset(train, cfg.seg_limit, seed), val
 
 
 def _matte_split(cfg):
     if not cfg.matte or not cfg.backgrounds:
         raise WsshmError(f"the {cfg.stage} stage needs --matte and --backgrounds to composite training images")
-    train, val = data.split(data.find_pairs(cfg.matte, "matte"), cfg.val_fraction, cfg.seed)
-    return data.subset(train, cfg.matte_limit, cfg.seed), val, data.find_backgrounds(cfg.backgrounds)
+    seed = data_seed(cfg)
+    train, val = data.split(data.find_pairs(cfg.matte, "matte"), cfg.val_fraction, seed)
+    return data.subset(train, cfg.matte_limit, seed), val, data.find_backgrounds(cfg.backgrounds)
 
 
 def _limit(pairs, cfg):
