@@ -59,11 +59,10 @@ def combine(per_run: list[dict]) -> dict:
     return grid
 
 
-def _fmt(metric: str, v: float, spread: float | None = None) -> str:
-    text = f"{v:.3f}" if metric == "iou" else f"{v:.1f}"
-    if spread is not None:
-        text += f" ± {spread:.3f}" if metric == "iou" else f" ± {spread:.1f}"
-    return text
+def _fmt(metric: str, v: float, spread: float | None = None, mse_digits: int = 1, sep: str = " ") -> str:
+    """IoU to 3 decimals, MSE x1e3 to ``mse_digits``; with a spread, "v ± spread"."""
+    digits = 3 if metric == "iou" else mse_digits
+    return f"{v:.{digits}f}" + ("" if spread is None else f"{sep}± {spread:.{digits}f}")
 
 
 def markdown(grid: dict) -> str:
@@ -102,10 +101,8 @@ def plot(grid: dict, path: Path) -> None:
                             fontsize=9, color="0.4")
                     continue
                 cell = grid[f"{s}x{m}"]
-                text = f"{v:.3f}" if metric == "iou" else f"{v:.0f}"
-                if cell.get("seeds", 1) > 1:
-                    sp = cell[k + "_spread"][metric] * sc
-                    text += f"\n± {sp:.3f}" if metric == "iou" else f"\n± {sp:.0f}"
+                spread = cell[k + "_spread"][metric] * sc if cell.get("seeds", 1) > 1 else None
+                text = _fmt(metric, v, spread, mse_digits=0, sep="\n")
                 dark = im.cmap(im.norm(v))[:3]  # white text on dark cells
                 ax.text(j, i, text, ha="center", va="center", fontsize=10, color="w" if sum(dark) < 1.5 else "k")
         ax.set_xticks(range(len(MATTES)), MATTES)
