@@ -45,7 +45,8 @@ def _colour(name: str) -> str:
     return "#d98c3a" if "teacher" in name.split(" (")[0] else "#3a7bd5" if "student" in name else "#999999"
 
 
-SHORT = (("seg-only pre-trained", "pre"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
+SHORT = (("R6 + R7 students, weights averaged", "R6+7 avg S"), ("R6 + R7 student average", "R6+7 avg S"),
+         ("seg-only pre-trained", "pre"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
          ("MLB student", "S"), ("student", "S"), ("teacher", "T"), (" + guided refinement", " +guided"),
          (" + flip TTA", " +flip"))
 
