@@ -1,6 +1,7 @@
 """Collect the final validation of the ablation runs (scripts/ablation-ema-aug.sh) into a Markdown table.
 
-    python scripts/ablation_table.py runs/r2/ablation
+    python scripts/ablation_table.py runs/r2/ablation                       # one seed
+    python scripts/ablation_table.py runs/r2/ablation runs/r2/ablation-s1   # mean ± half the range over seeds
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 ROWS = [("ema-strong", "on", "on"), ("noema-strong", "off", "on"), ("ema-weak", "on", "off"),
         ("noema-weak", "off", "off")]
+COLUMNS = [("val_seg/iou", 1, 4), ("val_seg/mse_far", 1e3, 2), ("val_matte/mse", 1e3, 2),
+           ("val_matte/mse_boundary", 1e3, 2)]
 
 
 def last_val(run: Path) -> dict:
@@ -22,19 +25,24 @@ def last_val(run: Path) -> dict:
     return vals
 
 
-def main(root: str) -> None:
+def cell(values: list[float], scale: float, digits: int) -> str:
+    mean = sum(values) / len(values) * scale
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(max(values) - min(values)) / 2 * scale:.{digits}f}"
+
+
+def main(roots: list[str]) -> None:
     print("| EMA teacher | weak/strong views | IoU (photos) | far MSE x1e3 | whole MSE x1e3 (composites) "
           "| boundary MSE x1e3 |")
     print("|---|---|---|---|---|---|")
     for name, ema, strong in ROWS:
-        if not (Path(root) / name / "metrics.jsonl").exists():
-            continue
-        v = last_val(Path(root) / name)
-        if "val_seg/iou" not in v:  # still running: no validation yet
-            continue
-        print(f"| {ema} | {strong} | {v['val_seg/iou']:.4f} | {v['val_seg/mse_far'] * 1e3:.2f} | "
-              f"{v['val_matte/mse'] * 1e3:.2f} | {v['val_matte/mse_boundary'] * 1e3:.2f} |")
+        runs = [Path(r) / name for r in roots]
+        vals = [last_val(r) for r in runs if (r / "metrics.jsonl").exists()]
+        if len(vals) < len(roots) or any("val_seg/iou" not in v for v in vals):
+            continue  # not run, or still running, in one of the folders: no final validation yet
+        print(f"| {ema} | {strong} | " + " | ".join(cell([v[k] for v in vals], s, d) for k, s, d in COLUMNS) + " |")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/r2/ablation")
+    main(sys.argv[1:] or ["runs/r2/ablation"])
