@@ -70,7 +70,7 @@ class TrainConfig:
     save_every: int = _f(1000, "Write last.safetensors and the resume state every N steps.")
     keep: int = _f(3, "Keep the last K step checkpoints in ckpt/.")
     log_every: int = _f(10, "Record training losses every N steps.")
-    seed: int = _f(0, "Seed of everything: splits, sampling, augmentation, init.")
+    seed: int = _f(0, "Seed of sampling, augmentation and init; also of the data split unless --split-seed is set.")
     split_seed: int = _f(-1, "Seed of the train/val split, the --seg-limit/--matte-limit subsets and the validation "
                              "composites (-1: --seed). Fix it and vary --seed to repeat a run on the same data.")
     device: str = _f("auto", "auto | cpu | cuda.")

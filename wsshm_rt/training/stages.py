@@ -77,18 +77,21 @@ def student_step(cfg, teacher):
 def _seg_split(cfg):
     if not cfg.seg:
         raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
-    # Split first, then subset the training side: the validation set stays the same for every label budget.
+    return _split_and_subset(data.find_pairs(cfg.seg, "segmentation"), cfg.seg_limit, cfg)
+
+
+def _split_and_subset(pairs, limit: int, cfg):
+    """Split first, then subset the training side: the validation set stays the same for every label budget."""
     seed = data_seed(cfg)
-    train, val = data.split(data.find_pairs(cfg.seg, "segmentation"), cfg.val_fraction, seed)
-    return data.subset(train, cfg.seg_limit, seed), val
+    train, val = data.split(pairs, cfg.val_fraction, seed)
+    return data.subset(train, limit, seed), val
 
 
 def _matte_split(cfg):
     if not cfg.matte or not cfg.backgrounds:
         raise WsshmError(f"the {cfg.stage} stage needs --matte and --backgrounds to composite training images")
-    seed = data_seed(cfg)
-    train, val = data.split(data.find_pairs(cfg.matte, "matte"), cfg.val_fraction, seed)
-    return data.subset(train, cfg.matte_limit, seed), val, data.find_backgrounds(cfg.backgrounds)
+    train, val = _split_and_subset(data.find_pairs(cfg.matte, "matte"), cfg.matte_limit, cfg)
+    return train, val, data.find_backgrounds(cfg.backgrounds)
 
 
 def _limit(pairs, cfg):
