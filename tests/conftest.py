@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import numpy as np
 import pytest
 
@@ -44,3 +47,27 @@ def tiny_onnx(tiny_weights, tmp_path_factory):
 @pytest.fixture
 def portrait():
     return make_portrait()
+
+
+@pytest.fixture
+def file_size_limit():
+    """``with file_size_limit(n):`` makes every write past n bytes of a file fail for real, with the OS error a
+    full disk gives a program (EFBIG "File too large" instead of ENOSPC); the limit is lifted on leaving."""
+    if sys.platform == "win32":
+        pytest.skip("RLIMIT_FSIZE is POSIX")
+    import resource
+    import signal
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process
+
+    @contextlib.contextmanager
+    def limit(n_bytes: int):
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, hard))
+        try:
+            yield
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+    yield limit
+    signal.signal(signal.SIGXFSZ, old_handler)

@@ -59,6 +59,37 @@ def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
     assert not list((tmp_path / "out").glob("corrupt*")) and not list((tmp_path / "out").glob(".*"))
 
 
+def _file_size_limit(limit_bytes):
+    """A real write failure for a subprocess: writes past ``limit_bytes`` fail with EFBIG ("File too large")."""
+    import resource
+    import signal
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process outright
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_failed_write_stops_the_folder_run_and_says_how_far_it_got(tmp_path, tiny_onnx):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    _write(folder / "a.png", np.full((48, 48, 3), 90, np.uint8))  # flat: its cut-out PNG is small
+    noise = np.random.default_rng(0).integers(0, 256, (160, 160, 3), dtype=np.uint8)
+    for name in ("b.png", "c.png"):
+        _write(folder / name, noise)  # noise: its cut-out PNG is ~100 KB, past the limit
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "wsshm_rt", "predict", str(folder), "-o", str(out), "-m",
+                           str(tiny_onnx), "--short-side", "64", "--outputs", "rgba"],
+                          capture_output=True, text=True, preexec_fn=_file_size_limit(20_000))
+    line = _one_line_error(proc)
+    assert "cannot write" in line and "b.rgba.png" in line and "File too large" in line, line
+    assert "stopped after 1 of 3 images were written" in line, line
+    # The image before the failure is complete; nothing half-written or temporary is left; c was not attempted.
+    assert sorted(p.name for p in out.iterdir()) == ["a.rgba.png"]
+    assert cv2.imread(str(out / "a.rgba.png"), cv2.IMREAD_UNCHANGED).shape == (48, 48, 4)
+
+
 def test_predict_glob_and_composite_colour(tmp_path, tiny_onnx):
     for i in range(2):
         _write(tmp_path / f"a{i}.png", make_portrait(64, 48, seed=i)[0])

@@ -76,3 +76,15 @@ def test_export_api_refuses_a_folder_before_building(tmp_path):
     with pytest.raises(WsshmError, match="is a folder"):
         export_model(tmp_path, model="r18-0.5")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_during_export_is_one_sentence_and_leaves_nothing(tmp_path, capsys, file_size_limit):
+    """A write that fails part-way (here a real OS file-size limit) ends the export with one sentence."""
+    from wsshm_rt.cli import main
+
+    out = tmp_path / "m.onnx"
+    with file_size_limit(100_000), pytest.raises(SystemExit) as exc:
+        main(["export", "--model", "r18-0.5", "-o", str(out)])  # ~13 MB of fp32 weights: fails part-way
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "cannot write" in err[0] and "File too large" in err[0], err
+    assert list(tmp_path.iterdir()) == []

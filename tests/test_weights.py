@@ -34,3 +34,15 @@ def test_wrong_files_are_refused(tmp_path):
         read_metadata(tmp_path / "foreign.safetensors")
     with pytest.raises(WsshmError, match="does not exist"):
         resolve_weights_path(tmp_path / "missing")
+
+
+def test_a_failed_write_keeps_the_old_file_and_says_why(tmp_path, file_size_limit):
+    meta = make_metadata("r18", (0.5,) * 3, (0.25,) * 3)
+    path = save_weights({"a": torch.ones(3)}, tmp_path / "w.safetensors", meta)
+    with file_size_limit(4096), pytest.raises(WsshmError, match=r"cannot write .*w\.safetensors \(File too large\)"):
+        save_weights({"a": torch.zeros(100_000)}, path, meta)
+    assert torch.equal(load_weights(path)[0]["a"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(WsshmError, match="cannot create folder .*blocker"):
+        save_weights({"a": torch.ones(3)}, tmp_path / "blocker" / "sub" / "w.safetensors", meta)

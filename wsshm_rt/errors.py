@@ -5,6 +5,11 @@ class WsshmError(Exception):
     """An error the user can fix (bad path, corrupt image, wrong model file, missing extra)."""
 
 
+class WriteError(WsshmError):
+    """An output could not be written (full disk, vanished folder, no permission). Unlike a bad input, it ends a
+    run over many files instead of being skipped: every later write would fail the same way."""
+
+
 class MissingDependency(WsshmError):
     """An optional dependency (an extra) is not installed."""
 

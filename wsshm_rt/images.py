@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WsshmError
+from .errors import WriteError, WsshmError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MIN_SIDE = 8
@@ -160,17 +161,32 @@ def ensure_writable(folder: Path) -> None:
         raise WsshmError(f"cannot write to output folder {folder} ({exc.strerror or exc})") from None
 
 
+def make_folder(folder: Path) -> Path:
+    """``folder`` and its parents, created if missing; a failure is a WriteError naming the folder and the reason."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot create folder {folder} ({exc.strerror or exc})") from None
+    return Path(folder)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename: never a half-written file."""
+    """Write bytes to ``path`` through a temporary file and a rename: never a half-written file.
+
+    A failed write (full disk, vanished folder, no permission) raises a WriteError naming the file and the reason;
+    the file that was there before, if any, is left as it was, and the temporary file is removed.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def encode_image(arr: np.ndarray, suffix: str = ".png") -> bytes:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WsshmError
+from .errors import WriteError, WsshmError
 from .images import ensure_writable, list_images, load_image, save_image
 
 OUTPUT_KINDS = ("alpha", "rgba", "composite")
@@ -63,15 +63,22 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
     from tqdm import tqdm
 
     failed = 0
-    bar = tqdm(files, unit="img", disable=not progress or len(files) < 2, dynamic_ncols=True)
-    for path in bar:
-        try:
-            _predict_one(matter, path, opts.out, kinds, background)
-        except WsshmError as exc:
-            if len(files) == 1:
-                raise
-            failed += 1
-            bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
+    # The bar is drawn on a terminal only: in a log or a pipe it would be noise around the lines that matter.
+    show = progress and len(files) > 1 and sys.stderr.isatty()
+    with tqdm(files, unit="img", disable=not show, dynamic_ncols=True) as bar:
+        for done, path in enumerate(bar):
+            try:
+                _predict_one(matter, path, opts.out, kinds, background)
+            except WriteError as exc:
+                if len(files) == 1:
+                    raise
+                # Every later write would fail the same way; say how far the run got, so it can be resumed.
+                raise WriteError(f"{exc}; stopped after {done - failed} of {len(files)} images were written") from None
+            except WsshmError as exc:
+                if len(files) == 1:
+                    raise
+                failed += 1
+                bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
     if failed == len(files):
         raise WsshmError(f"none of the {len(files)} images could be read")
     if progress:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WsshmError, require
+from .errors import WriteError, WsshmError, require
 from .images import list_images, load_image, save_image
 from .images import ensure_writable
 
@@ -339,7 +339,7 @@ class VideoFileSink:
         try:
             yield
         except (OSError, av.error.FFmpegError) as exc:
-            raise WsshmError(f"cannot write {self.path} ({getattr(exc, 'strerror', None) or exc})") from None
+            raise WriteError(f"cannot write {self.path} ({getattr(exc, 'strerror', None) or exc})") from None
 
     def abort(self) -> None:
         """Drop the partial output (used when nothing valid was produced)."""

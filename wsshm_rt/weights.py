@@ -6,7 +6,6 @@ The header is parsed here in plain Python, so a wrong file is refused before tor
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -74,17 +73,13 @@ def normalisation(meta: dict[str, str]) -> tuple[tuple[float, ...], tuple[float,
 
 def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
     """Write a torch state dict as safetensors, atomically (temporary file + rename)."""
+    from .images import make_folder, write_atomic
+
     st = _safetensors_torch()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    make_folder(path.parent)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    try:
-        st.save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomic(path, st.save(tensors, metadata=metadata))  # serialised in memory: a failed write is an OSError
     return path
 
 

@@ -4,6 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from wsshm_rt.errors import WsshmError  # noqa: E402
 from wsshm_rt.training import checkpoint as ckpt  # noqa: E402
 from wsshm_rt.training import loop  # noqa: E402
 from wsshm_rt.training.config import resolve_config  # noqa: E402
@@ -13,17 +14,11 @@ from wsshm_rt.training.stages import Stage, ValSet  # noqa: E402
 from wsshm_rt.weights import read_metadata  # noqa: E402
 
 
-def test_a_failed_state_write_keeps_the_old_state(tmp_path, monkeypatch):
+def test_a_failed_state_write_keeps_the_old_state(tmp_path, file_size_limit):
     path = tmp_path / "state.pt"
     ckpt.save_state(path, {"step": 3})
-
-    def half_written(obj, f):
-        open(f, "wb").write(b"partial")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", half_written)
-    with pytest.raises(OSError):
-        ckpt.save_state(path, {"step": 6})
+    with file_size_limit(4096), pytest.raises(WsshmError, match=r"cannot write .*state\.pt \(File too large\)"):
+        ckpt.save_state(path, {"step": 6, "weights": torch.zeros(100_000)})  # ~400 KB: fails part-way, for real
     assert ckpt.load_state(path)["step"] == 3 and [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 

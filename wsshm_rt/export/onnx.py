@@ -6,11 +6,12 @@ nothing but the file.
 
 from __future__ import annotations
 
-import os
+import io
 import warnings
 from pathlib import Path
 
 from ..errors import WsshmError, require
+from ..images import make_folder, write_atomic
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("alpha", "boundary")
@@ -28,29 +29,25 @@ def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int 
     if opset < 17:
         raise WsshmError(f"opset {opset} is too old; use 17 or newer")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     was_training = model.training
     model.eval()  # eval mode: the exporter folds every BatchNorm into the preceding Conv
     dyn = {0: "batch", 2: "height", 3: "width"}
+    buf = io.BytesIO()  # built in memory: the only file write is the atomic one at the end
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (torch.zeros(1, 3, *sample_hw),), str(tmp), input_names=[INPUT_NAME],
+            torch.onnx.export(model, (torch.zeros(1, 3, *sample_hw),), buf, input_names=[INPUT_NAME],
                               output_names=list(OUTPUT_NAMES), opset_version=opset, do_constant_folding=True,
                               dynamic_axes={n: dyn for n in (INPUT_NAME, *OUTPUT_NAMES)}, dynamo=False)
-        proto = onnx.load(str(tmp))
-        _check_folded(proto)
-        if fp16_weights:
-            store_weights_fp16(proto)
-        for k, v in (metadata or {}).items():
-            proto.metadata_props.add(key=k, value=str(v))
-        onnx.save(proto, str(tmp))
-        os.replace(tmp, path)
     finally:
         model.train(was_training)
-        if tmp.exists():
-            tmp.unlink()
+    proto = onnx.load_from_string(buf.getvalue())
+    _check_folded(proto)
+    if fp16_weights:
+        store_weights_fp16(proto)
+    for k, v in (metadata or {}).items():
+        proto.metadata_props.add(key=k, value=str(v))
+    write_atomic(make_folder(path.parent) / path.name, proto.SerializeToString())
     return path
 
 

@@ -8,7 +8,6 @@ full resolution with 8/3 channels they gain little from int8 anyway.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WsshmError, require
+from ..images import write_atomic
 
 # Nodes kept in fp32 when QuantOptions.exclude_head is set: the exporter names them after the module path.
 HEAD_PREFIXES = ("/refine/", "/head/")
@@ -100,13 +100,7 @@ def _finish(fp32_onnx: Path, tmp_out: Path, out: Path, opts: QuantOptions) -> No
     del proto.metadata_props[:]
     for k, v in meta.items():
         proto.metadata_props.add(key=k, value=v)
-    part = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
-        onnx.save(proto, str(part))
-        os.replace(part, out)
-    finally:
-        if part.exists():
-            part.unlink()
+    write_atomic(out, proto.SerializeToString())
 
 
 def calibration_batch(rgb: np.ndarray, size: int, mean, std) -> np.ndarray:

@@ -187,10 +187,9 @@ def sidecar_path(engine_path: Path) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    from ..images import write_atomic
+    from ..images import make_folder, write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+    write_atomic(make_folder(path.parent) / path.name, data)
 
 
 def check_parity(engine_path: Path, onnx_path: Path, shape: Shape = (1, 3, 512, 512), seed: int = 0) -> dict:

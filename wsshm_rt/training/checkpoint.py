@@ -10,12 +10,13 @@ Run folder layout:
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
 import torch
 
 from ..errors import WsshmError
+from ..images import write_atomic
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..weights import load_weights, make_metadata, save_weights
 
@@ -33,14 +34,10 @@ def save_model(model, path, cfg, step: int) -> Path:
 
 
 def save_state(path, state: dict) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Serialise in memory, then write atomically: a full disk is a WriteError and the previous state is kept."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_atomic(Path(path), buf.getvalue())
 
 
 def load_state(path) -> dict:

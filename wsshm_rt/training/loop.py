@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import WsshmError
+from ..errors import WriteError, WsshmError
 from ..models import cpu_has_native_bf16
 from . import checkpoint as ckpt
 from . import distributed
@@ -175,16 +175,26 @@ def validate(cfg, stage, d, rec, step, best):
 
 def save(cfg, d, stage, opt, sched, step, best) -> None:
     if d.main:
-        out = Path(cfg.out)
-        ckpt.save_model(stage.model, out / "ckpt" / f"step_{step:07d}.safetensors", cfg, step)
-        ckpt.prune(out / "ckpt", cfg.keep)
-        ckpt.save_model(stage.model, out / "last.safetensors", cfg, step)
-        state = {"step": step, "best": best, "model": stage.model.state_dict(), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "rng": ckpt.rng_state(), "config": to_dict(cfg)}
-        if stage.teacher is not None:
-            state["teacher"] = stage.teacher.state_dict()
-        ckpt.save_state(out / ckpt.STATE_FILE, state)  # written last: it is what --resume trusts
+        try:
+            _save(cfg, stage, opt, sched, step, best)
+        except WriteError as exc:
+            state = Path(cfg.out) / ckpt.STATE_FILE
+            kept = ("the last complete checkpoint is kept: free some space and run the same command again to resume"
+                    if state.exists() else "no checkpoint was complete yet")
+            raise WriteError(f"{exc}; {kept}") from None
     distributed.barrier()
+
+
+def _save(cfg, stage, opt, sched, step, best) -> None:
+    out = Path(cfg.out)
+    ckpt.save_model(stage.model, out / "ckpt" / f"step_{step:07d}.safetensors", cfg, step)
+    ckpt.prune(out / "ckpt", cfg.keep)
+    ckpt.save_model(stage.model, out / "last.safetensors", cfg, step)
+    state = {"step": step, "best": best, "model": stage.model.state_dict(), "optimizer": opt.state_dict(),
+             "scheduler": sched.state_dict(), "rng": ckpt.rng_state(), "config": to_dict(cfg)}
+    if stage.teacher is not None:
+        state["teacher"] = stage.teacher.state_dict()
+    ckpt.save_state(out / ckpt.STATE_FILE, state)  # written last: it is what --resume trusts
 
 
 def resume(cfg, model, opt, sched, teacher) -> tuple[int, float | None]:
