@@ -545,3 +545,25 @@ def test_cli_video_refine_option(clips, tmp_path, capsys):
         main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "bad"), "--refine", "strong"])
     assert exc.value.code == 2 and "refine must be guided or none, not 'strong'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_video_infers_at_the_models_recommended_size_by_default(clips, tmp_path):
+    """Without --short-side, `video` runs the model at the size stored in its metadata (288 for the bundled
+    model), as `predict` does, not at a fixed size the model was never validated at."""
+    from wsshm_rt.cli import main
+    from wsshm_rt.images import load_image
+    from wsshm_rt.matter import Matter, default_model_path
+    from wsshm_rt.video import FrameMatter
+
+    recommended = Matter(default_model_path())
+    assert recommended.short_side == int(recommended.metadata["short_side"]) != 512
+    rgb = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "m"), "--matte", "--workers", "1",
+              "--no-progress"])
+    assert exc.value.code in (0, None)
+    first = load_image(sorted((tmp_path / "m").glob("*.png"))[0])[..., 0].astype(np.float32) / 255
+    at = {s: FrameMatter(Matter(default_model_path(), short_side=s, tta="none"))(rgb)
+          for s in (recommended.short_side, 512)}
+    assert np.abs(first - at[recommended.short_side]).max() <= 1.5 / 255
+    assert np.abs(first - at[512]).max() > 0.05

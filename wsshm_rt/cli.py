@@ -54,8 +54,8 @@ def predict(
                                 "(+composite with --background)."),
     engine: Engine = typer.Option(Engine.auto, help="Inference engine."),
     device: Device = typer.Option(Device.auto, help="Inference device."),
-    short_side: Optional[int] = typer.Option(None, help="Shorter side the image is resized to for inference "
-                                             "[default: the model's recommendation, else 512]."),
+    short_side: Optional[int] = typer.Option(None, help="Shorter side the image is resized to for inference.",
+                                             show_default="the model's recommendation, else 512"),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16: torch engine (.safetensors) only; bf16 on a "
                                   "CPU with native bf16 or a GPU, fp16 on a GPU."),

@@ -70,8 +70,8 @@ def eval_command(
     kind: str = typer.Option("auto", "--kind", help="seg | matte (composited) | photo (real photos with alpha: "
                              "P3M-500, PPM-100, AM-2k) | auto (from the folder layout)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
-    short_side: Optional[int] = typer.Option(None, "--short-side", help="Test-time shorter side "
-                                             "[default: the model's recommendation, else 512]."),
+    short_side: Optional[int] = typer.Option(None, "--short-side", help="Test-time shorter side.",
+                                             show_default="the model's recommendation, else 512"),
     split: str = typer.Option("all", "--split", help="all | val | train: 'val' scores only the images a training "
                               "run with the same --seed and --val-fraction held out."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out fraction, as in training."),

@@ -66,8 +66,9 @@ def video(
                                              "the frame's own size (about 4x slower compositing) instead of at "
                                              "the inference size."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
-    short_side: int = typer.Option(512, help="Shorter side of the frame for inference (alpha is upsampled "
-                                   "edge-aware)."),
+    short_side: Optional[int] = typer.Option(None, help="Shorter side of the frame for inference (alpha is "
+                                             "upsampled edge-aware).",
+                                             show_default="the model's recommendation, else 512"),
     engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference (per worker)."),

@@ -2,7 +2,7 @@
 
 >>> from wsshm_rt import Matter
 >>> from wsshm_rt.video import matte_video
->>> matte_video("talk.mp4", "talk-green.mp4", Matter(short_side=512), background="#00ff00")
+>>> matte_video("talk.mp4", "talk-green.mp4", Matter(), background="#00ff00")
 
 Each stage runs in its own thread joined by small bounded queues, so decoding, inference, compositing and
 encoding overlap (ONNX Runtime and OpenCV release the GIL). A live camera feeds the matting stage through a
