@@ -49,21 +49,30 @@ def portrait():
     return make_portrait()
 
 
+def set_file_size_limit(n_bytes: int) -> None:
+    """Make every write past n bytes of a file fail for real, with the OS error a full disk gives a program (EFBIG
+    "File too large" instead of ENOSPC). In-process through the fixture below, or as a subprocess's preexec_fn."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process outright
+    resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
 @pytest.fixture
 def file_size_limit():
-    """``with file_size_limit(n):`` makes every write past n bytes of a file fail for real, with the OS error a
-    full disk gives a program (EFBIG "File too large" instead of ENOSPC); the limit is lifted on leaving."""
+    """``with file_size_limit(n):`` applies set_file_size_limit(n) in this process; lifted on leaving."""
     if sys.platform == "win32":
         pytest.skip("RLIMIT_FSIZE is POSIX")
     import resource
     import signal
 
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process
+    old_handler = signal.getsignal(signal.SIGXFSZ)
 
     @contextlib.contextmanager
     def limit(n_bytes: int):
-        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, hard))
+        set_file_size_limit(n_bytes)
         try:
             yield
         finally:

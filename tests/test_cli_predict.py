@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_portrait
+from conftest import make_portrait, set_file_size_limit
 
 
 def wsshm(*args, cwd=None):
@@ -59,17 +59,6 @@ def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
     assert not list((tmp_path / "out").glob("corrupt*")) and not list((tmp_path / "out").glob(".*"))
 
 
-def _file_size_limit(limit_bytes):
-    """A real write failure for a subprocess: writes past ``limit_bytes`` fail with EFBIG ("File too large")."""
-    import resource
-    import signal
-
-    def apply():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel's signal ends the process outright
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return apply
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_a_failed_write_stops_the_folder_run_and_says_how_far_it_got(tmp_path, tiny_onnx):
     folder = tmp_path / "photos"
@@ -81,7 +70,7 @@ def test_a_failed_write_stops_the_folder_run_and_says_how_far_it_got(tmp_path, t
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "wsshm_rt", "predict", str(folder), "-o", str(out), "-m",
                            str(tiny_onnx), "--short-side", "64", "--outputs", "rgba"],
-                          capture_output=True, text=True, preexec_fn=_file_size_limit(20_000))
+                          capture_output=True, text=True, preexec_fn=lambda: set_file_size_limit(20_000))
     line = _one_line_error(proc)
     assert "cannot write" in line and "b.rgba.png" in line and "File too large" in line, line
     assert "stopped after 1 of 3 images were written" in line, line

@@ -69,14 +69,13 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
         for done, path in enumerate(bar):
             try:
                 _predict_one(matter, path, opts.out, kinds, background)
-            except WriteError as exc:
-                if len(files) == 1:
-                    raise
-                # Every later write would fail the same way; say how far the run got, so it can be resumed.
-                raise WriteError(f"{exc}; stopped after {done - failed} of {len(files)} images were written") from None
             except WsshmError as exc:
                 if len(files) == 1:
                     raise
+                if isinstance(exc, WriteError):
+                    # Every later write would fail the same way; say how far the run got, so it can be resumed.
+                    raise WriteError(f"{exc}; stopped after {done - failed} of {len(files)} images were written"
+                                     ) from None
                 failed += 1
                 bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
     if failed == len(files):
