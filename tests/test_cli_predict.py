@@ -90,6 +90,26 @@ def test_predict_glob_and_composite_colour(tmp_path, tiny_onnx):
     assert not (tmp_path / "out/a0.alpha.png").exists()
 
 
+def test_inputs_with_the_same_name_never_overwrite_each_other(tmp_path, tiny_onnx):
+    # x.png beside x.jpg, and the same file name in two folders reached by a recursive glob: four inputs, four
+    # sets of outputs, each the matte of its own photo (different sizes tell them apart).
+    sizes = {"shoot/x.png": (64, 48), "shoot/x.jpg": (72, 56), "shoot/day1/IMG_1.png": (80, 40),
+             "shoot/day2/IMG_1.png": (56, 64)}
+    for i, (name, (h, w)) in enumerate(sizes.items()):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        _write(tmp_path / name, make_portrait(h, w, seed=i)[0])
+    (tmp_path / "shoot/solo.png").write_bytes((tmp_path / "shoot/x.png").read_bytes())
+    proc = wsshm("predict", str(tmp_path / "shoot/**/*.*"), "-o", tmp_path / "out", "-m", tiny_onnx,
+                 "--short-side", 64, "--outputs", "alpha")
+    assert proc.returncode == 0, proc.stderr
+    assert "5 written" in proc.stderr
+    expected = {"x.png": (64, 48), "x.jpg": (72, 56), "day1_IMG_1.png": (80, 40), "day2_IMG_1.png": (56, 64),
+                "solo": (64, 48)}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{n}.alpha.png" for n in expected)
+    for name, shape in expected.items():
+        assert cv2.imread(str(tmp_path / f"out/{name}.alpha.png"), cv2.IMREAD_UNCHANGED).shape == shape
+
+
 def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     rgb, _ = make_portrait(64, 48)
     good = _write(tmp_path / "good.png", rgb)

@@ -40,6 +40,34 @@ def expand_inputs(specs) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+def output_stems(files: list[Path]) -> dict[Path, str]:
+    """The name each input's outputs start with: its stem, unless another input has the same stem.
+
+    Two inputs must never write the same output file: ``x.jpg`` beside ``x.png``, or ``a/IMG_1.jpg`` and
+    ``b/IMG_1.jpg`` from a recursive glob or two folders, would otherwise overwrite each other's results. Inputs
+    that share a stem (compared without case, as macOS and Windows file systems do) keep their extension
+    (``x.jpg.alpha.png``), and where that is not enough, the folders that tell them apart (``a_IMG_1.jpg``).
+    """
+    groups: dict[str, list[Path]] = {}
+    for f in files:
+        groups.setdefault(f.stem.lower(), []).append(f)
+    names: dict[Path, str] = {}
+    for group in groups.values():
+        if len(group) == 1:
+            names[group[0]] = group[0].stem
+            continue
+        if len({f.name.lower() for f in group}) == len(group):
+            names.update((f, f.name) for f in group)
+            continue
+        parents = [f.resolve().parent.parts for f in group]
+        common = 0
+        while all(len(p) > common and p[common] == parents[0][common] for p in parents):
+            common += 1
+        for f, parts in zip(group, parents):
+            names[f] = "_".join([*parts[common:], f.name])
+    return names
+
+
 def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kwargs) -> int:
     """Matte every input image and write the requested outputs. Returns the number of skipped files."""
     from .compose import parse_background
@@ -65,10 +93,11 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
     failed = 0
     # The bar is drawn on a terminal only: in a log or a pipe it would be noise around the lines that matter.
     show = progress and len(files) > 1 and sys.stderr.isatty()
+    stems = output_stems(files)
     with tqdm(files, unit="img", disable=not show, dynamic_ncols=True) as bar:
         for done, path in enumerate(bar):
             try:
-                _predict_one(matter, path, opts.out, kinds, background)
+                _predict_one(matter, path, opts.out / stems[path], kinds, background)
             except WsshmError as exc:
                 if len(files) == 1:
                     raise
@@ -88,12 +117,11 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
     return failed
 
 
-def _predict_one(matter, path: Path, out: Path, kinds: list[str], background) -> None:
+def _predict_one(matter, path: Path, stem: Path, kinds: list[str], background) -> None:
     from .compose import alpha_to_uint8, cutout_rgba, replace_background
 
     rgb = load_image(path)
     alpha = matter.predict(rgb)
-    stem = out / path.stem
     if "alpha" in kinds:
         save_image(f"{stem}.alpha.png", alpha_to_uint8(alpha))
     if "rgba" in kinds:
