@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -255,7 +256,9 @@ def run_pipeline(source, frame_matter: FrameMatter, compositor, sink=None, windo
                threading.Thread(target=_matte_stage, args=(frame_matter, decoded, matted, stop, max(1, workers)),
                                 daemon=True),
                threading.Thread(target=_stage, args=(composite, matted, composed, stop), daemon=True)]
-    bar = tqdm(total=max_frames or source.frame_count, unit="frame", disable=not progress, dynamic_ncols=True)
+    # Drawn on a terminal only (as predict's): in a log it is noise around the summary and error lines.
+    bar = tqdm(total=max_frames or source.frame_count, unit="frame", disable=not (progress and sys.stderr.isatty()),
+               dynamic_ncols=True)
     frames, t0, interrupted = 0, time.perf_counter(), False
     try:
         for t in threads:
