@@ -63,7 +63,10 @@ def _stage_command(stage: str):
 
 
 def eval_command(
-    weights: Path = typer.Option(..., "--weights", "-w", help="Weights to score (runs/x/best, x.safetensors)."),
+    weights: Optional[Path] = typer.Option(
+        None, "--model", "-m", "--weights", "-w", show_default="the bundled model",
+        help="Model to score: trained weights (runs/x/best, x.safetensors), scored with PyTorch, or an exported "
+             ".onnx / TensorRT .engine file, scored through Matter on the engine it picks."),
     data: Path = typer.Option(..., "--data", "-d", help="Segmentation or matte folder."),
     backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Backgrounds for matte composites "
                                                "(not for seg or photo)."),
@@ -83,7 +86,7 @@ def eval_command(
     tta: str = typer.Option("flip", "--tta", help="flip: score the alpha as Matter.predict returns it (the image "
                             "and its mirror image, averaged); none: one network pass."),
 ):
-    """Score weights on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
+    """Score a model on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
     _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,

@@ -99,6 +99,27 @@ def test_eval_command_writes_json(runs, tiny_data, tmp_path, capsys):
     assert "mse x1000" in header and f"{result['mse'] * 1e3:.4g}" in row.split()  # the table reports MSE x1e3
 
 
+def test_eval_scores_an_exported_onnx_as_its_weights_and_defaults_to_the_bundled_model(runs, tiny_data, tmp_path):
+    onnx = tmp_path / "student.onnx"
+    cli("export", "--weights", str(runs / "student" / "best"), "-o", str(onnx))
+    results = {}
+    for name, model in (("torch", ["--weights", str(runs / "student" / "best")]), ("onnx", ["--model", str(onnx)]),
+                        ("bundled", [])):
+        out = tmp_path / f"{name}.json"
+        cli("eval", *model, "--data", str(tiny_data["seg"]), "--json", str(out), "--device", "cpu",
+            *([] if name == "bundled" else ["--short-side", "64"]))
+        results[name] = json.loads(out.read_text())
+    torch_r, onnx_r, bundled = results["torch"], results["onnx"], results["bundled"]
+    assert torch_r["engine"] == "torch on cpu" and onnx_r["engine"].startswith("onnxruntime on cpu")
+    # The same network through the same preprocessing, refinement and flip: the same scores up to fp32 rounding.
+    assert onnx_r["short_side"] == torch_r["short_side"] == 64 and onnx_r["images"] == torch_r["images"]
+    for key in ("iou", "mse", "mse_far"):
+        assert onnx_r[key] == pytest.approx(torch_r[key], rel=1e-3, abs=1e-5), key
+    # No model: the bundled one, at its own recommended size.
+    assert bundled["weights"] == "wsshm-r18-0.5.onnx" and bundled["short_side"] == 288
+    assert bundled["iou"] != pytest.approx(torch_r["iou"], abs=1e-6)
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "pretrain", "--seg", "/no/such/dir"], "does not exist"),
     (["train", "student", "--seg", "SEG"], "--teacher"),

@@ -36,27 +36,33 @@ def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine:
     return restore(alpha, geom, *((rgb, small) if check_refine(refine) == "guided" else ()))
 
 
-def evaluate_seg(model, pairs, device, short_side: int = 512, refine: str = "none", tta: str = "none") -> dict:
+def score_seg(predict, pairs) -> dict:
+    """IoU and far-from-edge MSE of ``predict`` (uint8 RGB -> alpha at the image's size) on photos with masks."""
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         rgb, mask = data.load_image(pair.image), data.load_label(pair.label)
-        pred = predict_alpha(model, rgb, device, short_side, refine, tta)
+        pred = predict(rgb)
         acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
 
 
-def evaluate_matte(model, pairs, backgrounds, device, short_side: int = 512, seed: int = 0,
-                   refine: str = "none", tta: str = "none") -> dict:
-    """Matting metrics; no ``backgrounds``: the images are real photos, scored without compositing."""
+def score_matte(predict, pairs, backgrounds, seed: int = 0) -> dict:
+    """Matting metrics of ``predict``; no ``backgrounds``: the images are real photos, scored without compositing."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     acc = MetricAccumulator()
     for pair in pairs:
         src, pha = data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
-        acc.add(matte_metrics(predict_alpha(model, src, device, short_side, refine, tta), pha))
+        acc.add(matte_metrics(predict(src), pha))
     return acc.mean()
+
+
+def _score(predict, kind: str, pairs, backgrounds, seed: int) -> dict:
+    if kind == "seg":
+        return score_seg(predict, pairs)
+    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed)
 
 
 def _fit(label: np.ndarray, shape) -> np.ndarray:
@@ -71,10 +77,8 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
     was_training = model.training
     model.eval()
     try:
-        if kind == "seg":
-            return evaluate_seg(model, pairs, device, short_side, refine, tta)
-        return evaluate_matte(model, pairs, backgrounds if kind == "matte" else [], device, short_side, seed, refine,
-                              tta)
+        return _score(lambda rgb: predict_alpha(model, rgb, device, short_side, refine, tta), kind, pairs,
+                      backgrounds, seed)
     finally:
         model.train(was_training)
 
@@ -82,8 +86,11 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
              val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip") -> tuple[dict, str]:
-    """Evaluate a weights file on a folder; returns (metrics, printable table) and writes JSON if asked.
+    """Evaluate a model on a folder; returns (metrics, printable table) and writes JSON if asked.
 
+    ``weights``: trained weights (a ``.safetensors`` file or a run folder's ``best``/``last``), scored with PyTorch;
+    an ONNX file or a TensorRT engine, scored through ``Matter`` on the engine it picks (so an exported or
+    quantised model is scored as an app runs it); None: the bundled default model, as ``Matter()`` runs it.
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
     refine="guided" and tta="flip" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
@@ -91,9 +98,6 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     """
     check_refine(refine), check_tta(tta)
     from ..metrics import REPORT_SCALE, format_table
-    from ..models import create_model
-    from ..weights import load_weights
-    from .distributed import pick_device
 
     if check_choice("kind", kind, ("seg", "matte", "photo", "auto")) == "auto":
         kind = _detect_kind(data_dir)
@@ -101,22 +105,43 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
                          "(--kind photo scores real photos with their alpha as they are)")
     check_choice("split", split, ("all", "val", "train"))
-    dev = pick_device(device, 0)
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
     if split != "all":
         pairs = data.split(pairs, val_fraction, seed)[split == "val"]
     pairs = data.subset(pairs, limit, seed)
     bgs = data.find_backgrounds(backgrounds) if kind == "matte" else []
+    if weights is None or Path(weights).suffix.lower() in MATTER_SUFFIXES:
+        from ..matter import Matter
+
+        matter = Matter(weights, device=device, short_side=short_side, refine=refine, tta=tta)
+        name, short_side, engine = matter.model_path.name, matter.short_side, matter.info
+        metrics = _score(matter.predict, kind, pairs, bgs, seed)
+    else:
+        name, short_side, engine, metrics = _score_weights(weights, kind, pairs, bgs, short_side, device, seed,
+                                                           refine, tta)
+    result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
+              "kind": kind, "split": split, "images": len(pairs), "short_side": short_side, "refine": refine,
+              "tta": tta, **metrics}
+    if json_out:
+        write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
+    return result, format_table({name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
+
+
+MATTER_SUFFIXES = (".onnx", ".engine", ".plan")
+
+
+def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta):
+    from ..models import create_model
+    from ..weights import load_weights
+    from .distributed import pick_device
+
+    dev = pick_device(device, 0)
     state, meta = load_weights(weights)
     model = create_model(meta["architecture"])
     model.load_state_dict(state)
     short_side = short_side or int(meta.get("short_side", 512))
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta)
-    result = {"weights": str(weights), "data": str(data_dir), "kind": kind, "split": split, "images": len(pairs),
-              "short_side": short_side, "refine": refine, "tta": tta, **metrics}
-    if json_out:
-        write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
-    return result, format_table({Path(str(weights)).name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
+    return Path(str(weights)).name, short_side, f"torch on {dev}", metrics
 
 
 def _detect_kind(root) -> str:
