@@ -26,6 +26,18 @@ def test_array_conversions(portrait):
     assert np.abs(load_image(rgb / 255.0).astype(int) - rgb).max() <= 1
 
 
+def test_float_images_out_of_range_are_refused_not_clipped(portrait):
+    rgb, _ = portrait
+    ringing = rgb / 255.0 * 1.1 - 0.05  # a resampling overshoot: clipped, the photo kept
+    assert np.abs(load_image(ringing).astype(int) - np.clip(ringing * 255, 0, 255).round()).max() <= 1
+    with pytest.raises(WsshmError, match=r"must hold values in \[0, 1\], this one spans .*; divide it by 255"):
+        load_image(rgb.astype(np.float32))  # 0..255 floats would clip to a white frame
+    bad = rgb / 255.0
+    bad[3, 4, 1] = np.nan
+    with pytest.raises(WsshmError, match="NaN or infinite"):
+        load_image(bad)
+
+
 def test_files_16bit_gray_rgba(tmp_path, portrait):
     rgb, _ = portrait
     bgr16 = rgb[:, :, ::-1].astype(np.uint16) * 257

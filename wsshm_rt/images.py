@@ -59,10 +59,25 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype == np.uint16:
         return (arr >> 8).astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
-        return (np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return _float_to_uint8(arr)
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     raise WsshmError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
+
+
+def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] to uint8. Small overshoots (resampling rings) are clipped; an image in [0, 255],
+    the common slip of ``img.astype(np.float32)``, is refused rather than clipped to a white frame."""
+    if not np.isfinite(arr).all():
+        raise WsshmError("the float image holds NaN or infinite values")
+    lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
+    if hi > FLOAT_OVERSHOOT or lo < 1.0 - FLOAT_OVERSHOOT:
+        raise WsshmError(f"a float image must hold values in [0, 1], this one spans [{lo:g}, {hi:g}]"
+                         + ("; divide it by 255 or pass it as uint8" if hi > 2.0 else ""))
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+FLOAT_OVERSHOOT = 1.5  # values in [-0.5, 1.5] are clipped into [0, 1]; beyond that the scale is wrong
 
 
 def _read_file(path: Path) -> np.ndarray:
