@@ -110,6 +110,29 @@ def test_inputs_with_the_same_name_never_overwrite_each_other(tmp_path, tiny_onn
         assert cv2.imread(str(tmp_path / f"out/{name}.alpha.png"), cv2.IMREAD_UNCHANGED).shape == shape
 
 
+def test_results_written_into_the_input_folder_are_not_matted_again(tmp_path, tiny_onnx):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        _write(folder / f"p{i}.png", make_portrait(64, 48, seed=i)[0])
+    for run in range(2):  # the second run sees the first run's results beside the photos
+        proc = wsshm("predict", folder, "-o", folder, "-m", tiny_onnx, "--short-side", 64)
+        assert proc.returncode == 0 and "2 written" in proc.stderr, (run, proc.stderr)
+    assert sorted(p.name for p in folder.iterdir()) == ["p0.alpha.png", "p0.png", "p0.rgba.png", "p1.alpha.png",
+                                                        "p1.png", "p1.rgba.png"]
+    # Results in another folder are photos like any other, and an explicit file is always taken.
+    proc = wsshm("predict", str(folder / "*.alpha.png"), "-o", tmp_path / "again", "-m", tiny_onnx,
+                 "--short-side", 64)
+    assert proc.returncode == 0 and "2 written" in proc.stderr, proc.stderr
+    assert "p0.alpha.alpha.png" in {p.name for p in (tmp_path / "again").iterdir()}
+    for f in folder.glob("p?.png"):
+        f.unlink()
+    assert "holds only results of an earlier run" in _one_line_error(
+        wsshm("predict", folder, "-o", folder, "-m", tiny_onnx))
+    assert "is a file; give a folder" in _one_line_error(
+        wsshm("predict", folder / "p0.alpha.png", "-o", folder / "p0.rgba.png", "-m", tiny_onnx))
+
+
 def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     rgb, _ = make_portrait(64, 48)
     good = _write(tmp_path / "good.png", rgb)

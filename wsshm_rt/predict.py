@@ -13,6 +13,7 @@ from .errors import WriteError, WsshmError
 from .images import ensure_writable, list_images, load_image, save_image
 
 OUTPUT_KINDS = ("alpha", "rgba", "composite")
+OUTPUT_SUFFIXES = tuple(f".{kind}.png" for kind in OUTPUT_KINDS)
 
 
 @dataclass
@@ -33,10 +34,22 @@ class PredictOptions:
         return kinds
 
 
-def expand_inputs(specs) -> list[Path]:
+def expand_inputs(specs, out: Path | None = None) -> list[Path]:
+    """The image files that ``specs`` (files, folders, globs) name, each once.
+
+    A folder or a glob does not take this command's own results from ``out`` (``x.alpha.png``, ``x.rgba.png``,
+    ``x.composite.png``): with ``-o`` the input folder, a second run would otherwise matte the first run's mattes.
+    """
+    own = out.resolve() if out is not None and out.is_dir() else None
     files: list[Path] = []
     for spec in specs:
-        files.extend(list_images(spec))
+        found = list_images(spec)
+        if own is not None and not Path(spec).is_file():
+            kept = [f for f in found if not (f.name.endswith(OUTPUT_SUFFIXES) and f.parent.resolve() == own)]
+            if not kept:
+                raise WsshmError(f"{spec} holds only results of an earlier run ({found[0].name}, ...), no photos")
+            found = kept
+        files.extend(found)
     return list(dict.fromkeys(files))
 
 
@@ -74,7 +87,7 @@ def run_predict(inputs, opts: PredictOptions, progress: bool = True, **matter_kw
     from .matter import Matter
 
     kinds = opts.kinds()
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, opts.out)
     background = parse_background(opts.background) if opts.background else None
     created = not opts.out.exists()
     ensure_writable(opts.out)
