@@ -133,6 +133,41 @@ def test_results_written_into_the_input_folder_are_not_matted_again(tmp_path, ti
         wsshm("predict", folder / "p0.alpha.png", "-o", folder / "p0.rgba.png", "-m", tiny_onnx))
 
 
+def test_an_interrupted_folder_run_is_finished_with_skip_existing(tmp_path, tiny_onnx, monkeypatch, capsys):
+    import wsshm_rt.predict as predict_mod
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(4):
+        _write(folder / f"p{i}.png", make_portrait(64, 48, seed=i)[0])
+    opts = predict_mod.PredictOptions(out=tmp_path / "out")
+    real, calls = predict_mod._predict_one, []
+
+    def ctrl_c_on_the_third(matter, path, *args):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what Python raises when the user presses Ctrl-C
+        return real(matter, path, *args)
+
+    monkeypatch.setattr(predict_mod, "_predict_one", ctrl_c_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        predict_mod.run_predict([folder], opts, model=tiny_onnx, short_side=64)
+    assert "interrupted after 2 of 4 images were written; run the same command with --skip-existing" in \
+        capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.alpha.png", "p0.rgba.png", "p1.alpha.png",
+                                                                     "p1.rgba.png"]
+    monkeypatch.undo()
+    kept = (tmp_path / "out/p0.alpha.png").stat().st_mtime_ns
+    (tmp_path / "out/p1.rgba.png").unlink()  # p1 is no longer complete: it is matted again
+    proc = wsshm("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64, "--skip-existing")
+    assert proc.returncode == 0 and "3 written to" in proc.stderr and "1 already there" in proc.stderr, proc.stderr
+    assert (tmp_path / "out/p0.alpha.png").stat().st_mtime_ns == kept
+    assert len(list((tmp_path / "out").iterdir())) == 8
+    # Without the flag every image is matted again.
+    proc = wsshm("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64)
+    assert "4 written to" in proc.stderr and "already there" not in proc.stderr
+
+
 def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     rgb, _ = make_portrait(64, 48)
     good = _write(tmp_path / "good.png", rgb)

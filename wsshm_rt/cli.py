@@ -64,11 +64,13 @@ def predict(
                                "output."),
     tta: str = typer.Option("flip", help="flip: also run the network on the mirrored image and average the two "
                             "(better masks and edges, twice the network's time); none: one pass."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Do not matte again an image whose outputs "
+                                       "are all in OUT already (to finish an interrupted run)."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
     from .predict import PredictOptions, run_predict
 
-    opts = PredictOptions(out=out, background=background, outputs=outputs)
+    opts = PredictOptions(out=out, background=background, outputs=outputs, skip_existing=skip_existing)
     failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
                          short_side=short_side, threads=threads, precision=precision, refine=refine, tta=tta)
     raise typer.Exit(1 if failed else 0)

@@ -21,6 +21,7 @@ class PredictOptions:
     out: Path
     background: str | None = None
     outputs: str = ""  # comma list of OUTPUT_KINDS; "" = alpha,rgba (+composite with a background)
+    skip_existing: bool = False  # inputs whose every requested output is already in ``out`` are not matted again
 
     def kinds(self) -> list[str]:
         kinds = [k.strip() for k in self.outputs.split(",") if k.strip()]
@@ -106,28 +107,48 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
     failed = 0
     # The bar is drawn on a terminal only: in a log or a pipe it would be noise around the lines that matter.
     show = progress and len(files) > 1 and sys.stderr.isatty()
-    stems = output_stems(files)
-    with tqdm(files, unit="img", disable=not show, dynamic_ncols=True) as bar:
-        for done, path in enumerate(bar):
-            try:
-                _predict_one(matter, path, opts.out / stems[path], kinds, background)
-            except WsshmError as exc:
-                if len(files) == 1:
-                    raise
-                if isinstance(exc, WriteError):
-                    # Every later write would fail the same way; say how far the run got, so it can be resumed.
-                    raise WriteError(f"{exc}; stopped after {done - failed} of {len(files)} images were written"
-                                     ) from None
-                failed += 1
-                bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
-    if failed == len(files):
-        raise WsshmError(f"none of the {len(files)} images could be read")
+    stems = {path: opts.out / stem for path, stem in output_stems(files).items()}
+    todo = [f for f in files if not (opts.skip_existing and _outputs_exist(stems[f], kinds))]
+    written = 0
+    with tqdm(todo, unit="img", disable=not show or len(todo) < 2, dynamic_ncols=True) as bar:
+        try:
+            for path in bar:
+                try:
+                    _predict_one(matter, path, stems[path], kinds, background)
+                    written += 1
+                except WsshmError as exc:
+                    if len(files) == 1:
+                        raise
+                    if isinstance(exc, WriteError):
+                        # Every later write would fail the same way; say how far the run got, so it can be resumed.
+                        raise WriteError(f"{exc}; stopped after {_progress(written, files, todo)}") from None
+                    failed += 1
+                    bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"wsshm-rt: interrupted after {_progress(written, files, todo)}", file=sys.stderr)
+            raise
+    if todo and failed == len(todo):
+        raise WsshmError(f"none of the {len(todo)} images could be read")
     if progress:
         # Said once the work is done, so that an error stays the only line a failed run prints.
         skipped = f", {failed} skipped" if failed else ""
-        bar.write(f"wsshm-rt: {len(files) - failed} written to {opts.out}{skipped} ({matter.model_path.name}, "
+        done = f", {len(files) - len(todo)} already there" if len(todo) < len(files) else ""
+        bar.write(f"wsshm-rt: {written} written to {opts.out}{done}{skipped} ({matter.model_path.name}, "
                   f"{matter.info}, short side {matter.short_side})", file=sys.stderr)
     return failed
+
+
+def _progress(written: int, files: list, todo: list) -> str:
+    """How far a stopped run got, and how to finish it without redoing the work."""
+    before = len(files) - len(todo)
+    return (f"{written + before} of {len(files)} images were written; run the same command with --skip-existing "
+            "to finish the rest")
+
+
+def _outputs_exist(stem: Path, kinds: list[str]) -> bool:
+    # Every file is written atomically, so one that exists is whole.
+    return all(Path(f"{stem}.{kind}.png").is_file() for kind in kinds)
 
 
 def _predict_one(matter, path: Path, stem: Path, kinds: list[str], background) -> None:
