@@ -237,3 +237,26 @@ def test_refine_option_of_the_session_and_of_a_call(tiny_onnx, matter, portrait)
             Matter(tiny_onnx, refine=bad)
     with pytest.raises(WsshmError, match="refine must be guided or none"):
         matter.predict(rgb, refine="Guided")
+
+
+def test_stream_smooths_flicker_on_a_still_scene_and_resets():
+    from wsshm_rt.matter import default_model_path
+
+    from conftest import make_portrait
+
+    m = Matter(default_model_path(), short_side=64, threads=1, tta="none")  # trained: its alpha reacts to noise
+    rgb, _ = make_portrait(96, 128, seed=3)
+    rng = np.random.default_rng(0)
+    frames = [np.clip(rgb + rng.normal(0, 4, rgb.shape), 0, 255).astype(np.uint8) for _ in range(6)]
+    plain, smooth = m.stream(smooth=False), m.stream(smooth=True, strength=0.8)
+    raw = [plain(f) for f in frames]
+    steady = [smooth(f[:, :, ::-1], channels="BGR") for f in frames]  # OpenCV's order works too
+    assert np.array_equal(steady[0], raw[0])  # nothing to smooth with yet
+    assert all(a.shape == (96, 128) and a.dtype == np.float32 for a in steady)
+    flicker = {name: np.mean([np.abs(b - a).mean() for a, b in zip(seq, seq[1:])])
+               for name, seq in (("raw", raw), ("smooth", steady))}
+    assert flicker["raw"] > 0 and flicker["smooth"] < 0.6 * flicker["raw"], flicker
+    smooth.reset()  # a scene cut: the next frame is taken as it is
+    assert np.array_equal(smooth(frames[3]), raw[3])
+    with pytest.raises(WsshmError, match="strength"):
+        m.stream(strength=1.0)

@@ -108,6 +108,20 @@ class Matter:
         return self.engine.run(preprocess.stack_padded([preprocess.to_network(s, 32, self.mean, self.std)
                                                         for s in smalls]))
 
+    def stream(self, smooth: bool = True, strength: float = 0.7):
+        """A per-stream matter for consecutive video or camera frames: ``alpha = stream(frame)``.
+
+        The same matte ``video`` and ``webcam`` compute: the frame is downscaled once, and with ``smooth`` the alpha
+        is smoothed over time where the picture does not move (less flicker, no smear where it does; ``strength``
+        in [0, 1) is how much of the past a still pixel keeps). Keep one per stream and feed its frames in order;
+        ``stream.reset()`` at a scene cut. For real time use a session with ``tta="none"`` (one network pass).
+        """
+        from .video import FrameMatter
+
+        if not 0.0 <= strength < 1.0:
+            raise WsshmError(f"strength must be in [0, 1), not {strength}")
+        return FrameMatter(self, smooth, strength)
+
     def cutout(self, image, channels: str = "RGB") -> np.ndarray:
         """RGBA cut-out (uint8 Shape(H, W, 4)) with foreground colours estimated."""
         from .compose import cutout_rgba

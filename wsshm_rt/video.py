@@ -59,16 +59,28 @@ class VideoResult:
 class FrameMatter:
     """Alpha for consecutive frames of one stream: downscale to the Matter's short side, predict, smooth, upsample.
 
-    Stateful when ``smooth`` (the EMA remembers the previous frame), so use one per stream, frames in order.
+    What ``Matter.stream()`` returns. Stateful when ``smooth`` (the EMA remembers the previous frame), so use one
+    per stream, frames in order, and ``reset()`` at a scene cut.
     """
 
     def __init__(self, matter, smooth: bool = False, strength: float = 0.7):
         self.matter = matter
         self.smoother = MotionGatedSmoother(strength) if smooth else None
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 RGB Shape(H, W, 3) -> float32 alpha Shape(H, W) in [0, 1]."""
-        return self.matte(rgb)[0]
+    def __call__(self, frame, channels: str = "RGB") -> np.ndarray:
+        """A frame (uint8 RGB Shape(H, W, 3), or any image ``Matter.predict`` takes, e.g. a BGR frame from OpenCV
+        with channels="BGR") -> float32 alpha Shape(H, W) in [0, 1]."""
+        if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
+                and frame.shape[2] == 3 and channels == "RGB"):
+            from .images import load_image
+
+            frame = load_image(frame, channels)
+        return self.matte(frame)[0]
+
+    def reset(self) -> None:
+        """Forget the previous frames (a scene cut, or a new stream through the same object)."""
+        if self.smoother is not None:
+            self.smoother.reset()
 
     def matte(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """(alpha Shape(H, W), lowres): lowres is (small frame, its alpha) at the inference size, for the
