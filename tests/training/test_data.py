@@ -63,6 +63,18 @@ def test_p3m_mattes_are_binarised_as_segmentation_labels(tmp_path):
     assert len(pairs) == 2 and set(np.unique(s["true_seg"])) == {0.0, 1.0}
 
 
+def test_masks_stored_as_class_indices_0_1_are_read_as_foreground(tmp_path):
+    import cv2
+
+    mask = np.zeros((40, 30), np.uint8)
+    mask[10:30, 5:25] = 1  # a person as class 1, the way many segmentation sets store it
+    assert cv2.imwrite(str(tmp_path / "index.png"), mask) and cv2.imwrite(str(tmp_path / "grey.png"), mask * 255)
+    assert cv2.imwrite(str(tmp_path / "empty.png"), mask * 0)
+    index, grey = data.load_label(tmp_path / "index.png"), data.load_label(tmp_path / "grey.png")
+    assert np.array_equal(index, grey) and index.sum() == 400 and set(np.unique(index)) == {0.0, 1.0}
+    assert data.load_label(tmp_path / "empty.png").max() == 0.0  # no one in the photo stays no one
+
+
 def test_bad_folders_are_one_sentence(tmp_path):
     with pytest.raises(WsshmError, match="does not exist"):
         data.find_pairs(tmp_path / "nope", "segmentation")

@@ -151,8 +151,15 @@ def subset(items: list, limit: int, seed: int) -> list:
 
 
 def load_label(path: Path) -> np.ndarray:
-    """Mask or alpha file -> float32 in [0, 1], Shape(H, W)."""
-    return load_image(path)[..., 0].astype(np.float32) / 255.0
+    """Mask or alpha file -> float32 in [0, 1], Shape(H, W).
+
+    Masks stored as class indices 0/1 (common in segmentation sets) are taken as 0/255: read as grey levels they
+    would be an all-background label, and a model would learn to find no one.
+    """
+    grey = load_image(path)[..., 0]
+    if grey.max() == 1:
+        grey = grey * np.uint8(255)
+    return grey.astype(np.float32) / 255.0
 
 
 def read_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray]:
