@@ -206,6 +206,17 @@ def test_export_command_and_wrong_weights(tmp_path, tiny_weights):
     assert "does not match" in _one_line_error(wsshm("export", "--weights", tiny_weights, "--model", "r18",
                                                      "-o", tmp_path / "x.onnx"))
     assert not (tmp_path / "x.onnx").exists()
+    assert "at least 32" in _one_line_error(wsshm("export", "--weights", tiny_weights, "--short-side", "16",
+                                                  "-o", tmp_path / "x.onnx"))
+
+
+def test_export_records_the_recommended_inference_size(tmp_path, tiny_weights):
+    from wsshm_rt import Matter
+
+    assert wsshm("export", "--weights", tiny_weights, "-o", tmp_path / "s.onnx", "--short-side", 96).returncode == 0
+    assert Matter(tmp_path / "s.onnx").short_side == 96  # what Matter, predict and video then use by default
+    assert wsshm("export", "--weights", tiny_weights, "-o", tmp_path / "d.onnx").returncode == 0
+    assert Matter(tmp_path / "d.onnx").short_side == 512  # the weights recommend none
 
 
 @pytest.mark.slow

@@ -106,12 +106,15 @@ def export(
     fp16: bool = typer.Option(False, "--fp16", help="TensorRT: build an fp16 engine."),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="'int8': ONNX Runtime static quantisation."),
     calibration: Optional[Path] = typer.Option(None, "--calibration", help="Folder of images for int8 calibration."),
+    short_side: Optional[int] = typer.Option(None, "--short-side", help="Inference size to recommend in the file "
+                                             "(Matter, predict and video use it by default).",
+                                             show_default="the weights' own, if any, else none (then 512)"),
 ):
     """Export weights to ONNX (dynamic batch/height/width), a TensorRT engine, or an int8 ONNX."""
     from .export.api import export_model
 
     path = export_model(out, weights=weights, model=model, fmt=fmt.value, opset=opset, fp16=fp16,
-                        quantize=quantize, calibration=calibration)
+                        quantize=quantize, calibration=calibration, short_side=short_side)
     typer.echo(f"wrote {path}")
 
 

@@ -10,9 +10,16 @@ from ..images import ensure_writable
 
 
 def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx", opset: int = 17,
-                 fp16: bool = False, quantize: str | None = None, calibration=None) -> Path:
-    """Export ``weights`` (or an untrained ``model`` architecture) to ONNX, int8 ONNX or a TensorRT engine."""
+                 fp16: bool = False, quantize: str | None = None, calibration=None,
+                 short_side: int | None = None) -> Path:
+    """Export ``weights`` (or an untrained ``model`` architecture) to ONNX, int8 ONNX or a TensorRT engine.
+
+    ``short_side``: the inference size to recommend in the file's metadata (what ``Matter`` uses by default);
+    None keeps the weights' own recommendation, if they carry one.
+    """
     out = Path(out)
+    if short_side is not None and short_side < 32:
+        raise WsshmError(f"--short-side must be at least 32, not {short_side}")
     if weights is None and model is None:
         raise WsshmError("give --weights (a trained .safetensors) or --model (an architecture name)")
     if quantize not in (None, "int8"):
@@ -29,9 +36,9 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
         raise WsshmError(f"{out} is a folder; give the output file name, e.g. {out / 'model.onnx'}")
     ensure_writable(out.parent)
     if fmt == "onnx" and not quantize:
-        return export_onnx_file(out, weights, model, opset)
+        return export_onnx_file(out, weights, model, opset, short_side)
     with tempfile.TemporaryDirectory() as tmp:
-        fp32 = export_onnx_file(Path(tmp) / "fp32.onnx", weights, model, opset)
+        fp32 = export_onnx_file(Path(tmp) / "fp32.onnx", weights, model, opset, short_side)
         if quantize:
             from .quantize import quantize_int8
 
@@ -41,7 +48,8 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
         return build_engine(fp32, out, fp16=fp16)
 
 
-def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: int = 17) -> Path:
+def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: int = 17,
+                     short_side: int | None = None) -> Path:
     require("torch", "train")
     from ..models import create_model
     from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
@@ -60,4 +68,6 @@ def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: i
         torch.manual_seed(0)
         net = create_model(model)
         meta = make_metadata(model, IMAGENET_MEAN, IMAGENET_STD, trained="false")
+    if short_side is not None:
+        meta = dict(meta, short_side=str(short_side))
     return export_onnx(net, out, meta, opset)

@@ -23,7 +23,8 @@ HEAD_PREFIXES = ("/refine/", "/head/")
 
 @dataclass(frozen=True)
 class QuantOptions:
-    size: int = 512                 # calibration images: short side -> size, then centre crop size x size
+    size: int | None = None         # calibration images: short side -> size, then centre crop size x size;
+                                    # None: the model's recommended inference size (metadata), else 512
     max_images: int = 32            # calibration images read from the folder (the first N, sorted)
     quant_format: str = "qdq"       # "qdq" | "qoperator"
     per_channel: bool = True        # one weight scale per output channel
@@ -116,15 +117,15 @@ def calibration_batch(rgb: np.ndarray, size: int, mean, std) -> np.ndarray:
 class ImageCalibrationReader:
     """onnxruntime CalibrationDataReader over a folder of images, normalised with the model's own mean/std."""
 
-    def __init__(self, folder, model_path: Path, size: int = 512, max_images: int = 32):
+    def __init__(self, folder, model_path: Path, size: int | None = None, max_images: int = 32):
         from ..images import list_images, load_image
 
         folder = Path(folder)
         if not folder.is_dir():
             raise WsshmError(f"--calibration {folder} is not a folder of images")
         self.files = list_images(folder)[:max_images]
-        self.input_name, (self.mean, self.std) = _model_input(model_path)
-        self.size, self._load, self._it = size, load_image, None
+        self.input_name, (self.mean, self.std), recommended = _model_input(model_path)
+        self.size, self._load, self._it = size or recommended, load_image, None
 
     def get_next(self) -> dict | None:
         if self._it is None:
@@ -145,4 +146,4 @@ def _model_input(model_path: Path):
 
     proto = onnx.load(str(model_path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
-    return proto.graph.input[0].name, normalisation(meta)
+    return proto.graph.input[0].name, normalisation(meta), int(meta.get("short_side", 512))
