@@ -129,7 +129,7 @@ def test_results_written_into_the_input_folder_are_not_matted_again(tmp_path, ti
         f.unlink()
     assert "holds only results of an earlier run" in _one_line_error(
         wsshm("predict", folder, "-o", folder, "-m", tiny_onnx))
-    assert "is a file; give a folder" in _one_line_error(
+    assert "it is a file, not a folder" in _one_line_error(
         wsshm("predict", folder / "p0.alpha.png", "-o", folder / "p0.rgba.png", "-m", tiny_onnx))
 
 

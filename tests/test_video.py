@@ -245,6 +245,23 @@ def test_truncated_video_keeps_the_frames_read(clips, matter, tmp_path):
     assert no_temp_files(tmp_path)
 
 
+def test_a_phone_video_with_a_display_rotation_is_matted_upright(matter, tmp_path):
+    """Phones store portrait video as landscape frames plus a display rotation: the frames are turned upright first."""
+    frames, masks = moving_ellipse(6, 96, 128)
+    sideways = [np.ascontiguousarray(np.rot90(f, -1)) for f in frames]  # as the phone's sensor stores it
+    write_clip(tmp_path / "phone.mp4", sideways, audio=False, rotation=90)  # "turn 90 degrees counter-clockwise"
+    src = VideoFileSource(tmp_path / "phone.mp4")
+    assert src.size == (128, 96)  # (width, height) as a player shows it
+    upright = next(iter(src)).rgb
+    src.close()
+    assert upright.shape == (96, 128, 3)
+    assert np.abs(upright.astype(int) - frames[0].astype(int)).mean() < 6  # H.264 loss only
+    out = tmp_path / "out.mp4"
+    matte_video(tmp_path / "phone.mp4", out, matter, mode="matte", progress=False)
+    written, _ = decode(out)
+    assert (written[0].height, written[0].width) == (96, 128) and not written[0].rotation  # written upright
+
+
 def _failing_decoder(src, after: int):
     real, count = src._decoder, [0]
 

@@ -169,7 +169,7 @@ def list_images(spec) -> list[Path]:
 def ensure_writable(folder: Path) -> None:
     """Create ``folder`` and prove we can write there, before any work is done."""
     if folder.exists() and not folder.is_dir():
-        raise WsshmError(f"the output {folder} is a file; give a folder for the results")
+        raise WsshmError(f"cannot write to output folder {folder}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsshm-probe"):

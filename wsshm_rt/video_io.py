@@ -81,7 +81,11 @@ class VideoFileSource:
         self._stream = self._container.streams.video[0]
         self._decoder = self._pick_decoder(av)
         self.fps = Fraction(self._stream.average_rate or self._stream.guessed_rate or DEFAULT_FPS)
-        self.size = (self._stream.width, self._stream.height)
+        # Phones store portrait video as landscape frames plus a display rotation; the people in them are only
+        # upright (as the model needs them) once the frames are turned as a player turns them.
+        self.turns = self._display_turns(av)
+        w, h = self._stream.width, self._stream.height
+        self.size = (h, w) if self.turns % 2 else (w, h)
         self.frame_count = self._stream.frames or self._estimate_frames()
         self.has_audio = bool(self._container.streams.audio)
         self.truncated = False
@@ -98,6 +102,16 @@ class VideoFileSource:
             return dec
         return ctx
 
+    def _display_turns(self, av) -> int:
+        """Quarter turns counter-clockwise (0-3) that the first frame's display matrix asks for."""
+        try:
+            with av.open(str(self.path)) as probe:
+                for frame in probe.decode(video=0):
+                    return round((frame.rotation or 0) / 90) % 4
+        except (av.error.FFmpegError, AttributeError, TypeError, ValueError):
+            pass  # an undecodable file is reported by the decoding loop, in its own words
+        return 0
+
     def _estimate_frames(self) -> int | None:
         stream = self._stream
         duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
@@ -113,7 +127,10 @@ class VideoFileSource:
                 if packet.size == 0 and self._decoder is not self._stream.codec_context:
                     continue  # the libvpx decoder is flushed below, not by the demuxer's empty packet
                 for frame in self._decoder.decode(packet):
-                    yield Frame(frame.to_ndarray(format="rgb24"), index / float(self.fps), time.perf_counter())
+                    rgb = frame.to_ndarray(format="rgb24")
+                    if self.turns:
+                        rgb = np.ascontiguousarray(np.rot90(rgb, self.turns))
+                    yield Frame(rgb, index / float(self.fps), time.perf_counter())
                     index += 1
         except av.error.FFmpegError as exc:
             self.truncated = True

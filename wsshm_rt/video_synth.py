@@ -47,13 +47,19 @@ def moving_ellipse(frames: int = 16, height: int = 96, width: int = 128, jitter:
     return rgbs, alphas
 
 
-def write_clip(path, frames: list[np.ndarray], fps: int = 25, audio: bool = True, codec: str = "libx264") -> None:
-    """Encode uint8 RGB frames (even sides) to ``path``; with ``audio`` add a 440 Hz AAC tone as long as the video."""
+def write_clip(path, frames: list[np.ndarray], fps: int = 25, audio: bool = True, codec: str = "libx264",
+               rotation: int = 0) -> None:
+    """Encode uint8 RGB frames (even sides) to ``path``; with ``audio`` add a 440 Hz AAC tone as long as the video.
+
+    ``rotation``: a display rotation in degrees counter-clockwise for the container, as phones write portrait video.
+    """
     av = require("av", "video")
     with av.open(str(path), "w") as out:
         video = out.add_stream(codec, rate=fps)
         video.height, video.width = frames[0].shape[:2]
         video.pix_fmt = "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         sound = out.add_stream("aac", rate=44100) if audio else None
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
