@@ -38,6 +38,25 @@ def test_float_images_out_of_range_are_refused_not_clipped(portrait):
         load_image(bad)
 
 
+def test_iphone_heic_and_avif_photos_are_read(tmp_path, monkeypatch):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    yy, xx = np.mgrid[0:96, 0:72]
+    rgb = np.dstack([xx * 3, yy * 2, 255 - yy * 2]).astype(np.uint8)  # smooth: lossy codecs keep it closely
+    rgb[30:60, 20:50] = (230, 40, 40)
+    pillow_heif.from_bytes(mode="RGB", size=(rgb.shape[1], rgb.shape[0]), data=rgb.tobytes()).save(
+        tmp_path / "IMG_0001.HEIC", quality=95)
+    Image.fromarray(rgb).save(tmp_path / "IMG_0002.avif", quality=95)
+    assert [p.name for p in list_images(tmp_path)] == ["IMG_0001.HEIC", "IMG_0002.avif"]
+    for path in list_images(tmp_path):
+        got = load_image(path)
+        assert got.shape == rgb.shape and np.abs(got.astype(int) - rgb).mean() < 4, path  # lossy codecs
+    # Without the extra, a HEIC photo names the exact install line.
+    monkeypatch.setitem(__import__("sys").modules, "pillow_heif", None)  # makes `import pillow_heif` fail
+    with pytest.raises(WsshmError, match=r"IMG_0001.HEIC: pillow-heif is not installed; install it with: "
+                                         r"pip install 'wsshm-rt\[heif\]'"):
+        load_image(tmp_path / "IMG_0001.HEIC")
+
+
 def test_files_16bit_gray_rgba(tmp_path, portrait):
     rgb, _ = portrait
     bgr16 = rgb[:, :, ::-1].astype(np.uint16) * 257

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WriteError, WsshmError
+from .errors import WriteError, WsshmError, require
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+# ISO-BMFF brands of HEIF stills (iPhone photos); AVIF ("avif", "avis") is read by Pillow itself.
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 MIN_SIDE = 8
 # Large photos are legitimate input (we downscale before inference); only refuse absurd sizes.
 MAX_PIXELS = 20000 * 20000
@@ -100,6 +102,9 @@ def _decode(data: bytes) -> np.ndarray:
     """Decode with OpenCV (one buffer, EXIF orientation applied, 16-bit kept), else Pillow."""
     import cv2
 
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS and data[8:12] != b"avif":
+        _register_heif()
+        return _decode_pil(data)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if arr is None:
         return _decode_pil(data)
@@ -110,6 +115,11 @@ def _decode(data: bytes) -> np.ndarray:
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
+
+
+def _register_heif() -> None:
+    """HEIC/HEIF photos (what iPhones save) are read through pillow-heif, an optional extra."""
+    require("pillow_heif", "heif", "pillow-heif").register_heif_opener()
 
 
 def _decode_pil(data: bytes) -> np.ndarray:
