@@ -260,3 +260,15 @@ def test_strip_processing_matches_on_the_reduced_resolution_path(monkeypatch):
     assert np.array_equal(fg[alpha == 1], image[alpha == 1])
     band = alpha == 0.5
     assert np.linalg.norm(fg[band] - RED, axis=1).mean() < np.linalg.norm(image[band] - RED, axis=1).mean()
+
+
+def test_a_blur_wider_than_the_image_is_the_mean_colour_not_a_memory_blowup():
+    from wsshm_rt.compose import parse_background, replace_background
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)
+    alpha = np.zeros((64, 48), np.float32)  # all background: the output is the blurred photo itself
+    # blur:1e9 once asked for a (166666666, 166666666, 3) array; now it is capped at the image's size.
+    out = replace_background(img, alpha, parse_background("blur:1e9")).astype(np.float32)
+    assert out.shape == img.shape
+    assert np.abs(out - img.reshape(-1, 3).mean(0)).max() < 20 and out.std(axis=(0, 1)).max() < 8

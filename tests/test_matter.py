@@ -43,6 +43,18 @@ def test_predict_batch_matches_single(matter, portrait):
     assert small[1].shape == (40, 50)
 
 
+def test_a_batch_of_mixed_sizes_gives_each_image_its_own_matte():
+    """Padding a smaller image to a larger one's size would change its matte (global pooling sees the padding)."""
+    from wsshm_rt.matter import ASSETS, default_model_path
+
+    m = Matter(default_model_path(), short_side=96, threads=1, tta="none", refine="none")
+    photo = np.asarray(Image.open(ASSETS / "astronaut.jpg").convert("RGB"))
+    wide, tall, wide2 = photo[:300, :400], photo[:450, :300], photo[100:400, 50:450]
+    batch = m.predict_batch([wide, tall, wide2])
+    for image, alpha in zip((wide, tall, wide2), batch):
+        assert alpha.shape == image.shape[:2] and np.abs(alpha - m.predict(image)).max() < 1e-4
+
+
 def test_short_side_changes_the_inference_size(tiny_onnx, portrait):
     rgb, _ = portrait
     a64 = Matter(tiny_onnx, short_side=64).predict(rgb)

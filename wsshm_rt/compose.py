@@ -388,6 +388,9 @@ def _blur_source(image: np.ndarray, radius: float | None):
     """
     height, width = image.shape[:2]
     radius = radius or max(3.0, 0.02 * max(height, width))
+    # Beyond the image's size a wider blur changes nothing visible (it tends to the mean colour), and the
+    # block-averaging below would grow with it: cap it there.
+    radius = min(radius, 3.0 * max(height, width))
     sigma = radius / 3.0
     factor = max(1, int(sigma // 2), math.ceil(max(height, width) / BLUR_WORK_SIDE))
     (small,) = _block_mean(lambda y0, y1: (image[y0:y1],), height, width, factor)

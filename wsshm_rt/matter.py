@@ -103,10 +103,22 @@ class Matter:
         return [preprocess.restore(alpha, geom, *((rgb, small) if guided else ()))
                 for alpha, (small, geom), rgb in zip(alphas, sized, rgbs)]
 
-    def _run(self, smalls: list[np.ndarray]) -> np.ndarray:
-        """Images at the inference size -> the engine's padded alphas Shape(N, 1, H', W')."""
-        return self.engine.run(preprocess.stack_padded([preprocess.to_network(s, 32, self.mean, self.std)
-                                                        for s in smalls]))
+    def _run(self, smalls: list[np.ndarray]) -> list[np.ndarray]:
+        """Images at the inference size -> the engine's alphas, each Shape(1, H', W') padded to a multiple of 32.
+
+        Only images of the same padded size share an engine call: padding one image to another's size would change
+        its matte everywhere (the ASPP's global pooling sees the padding), so a batch of mixed sizes is one call
+        per size, and every image gets the matte it gets alone.
+        """
+        nets = [preprocess.to_network(s, 32, self.mean, self.std) for s in smalls]
+        groups: dict[tuple, list[int]] = {}
+        for i, x in enumerate(nets):
+            groups.setdefault(x.shape, []).append(i)
+        out: list = [None] * len(nets)
+        for idx in groups.values():
+            for i, alpha in zip(idx, self.engine.run(np.stack([nets[i] for i in idx]))):
+                out[i] = alpha
+        return out
 
     def stream(self, smooth: bool = True, strength: float = 0.7):
         """A per-stream matter for consecutive video or camera frames: ``alpha = stream(frame)``.

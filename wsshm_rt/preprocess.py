@@ -112,13 +112,3 @@ def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
     if (oh, ow) != (th, tw):
         a = cv2.resize(a, (ow, oh), interpolation=cv2.INTER_LINEAR)
     return np.clip(a, 0.0, 1.0, out=a)
-
-
-def stack_padded(chw_list: list[np.ndarray]) -> np.ndarray:
-    """Stack Shape(3, H_i, W_i) arrays into Shape(N, 3, H, W), zero-padding bottom/right to the largest."""
-    h = max(x.shape[1] for x in chw_list)
-    w = max(x.shape[2] for x in chw_list)
-    out = np.zeros((len(chw_list), 3, h, w), np.float32)
-    for i, x in enumerate(chw_list):
-        out[i, :, : x.shape[1], : x.shape[2]] = x
-    return out
