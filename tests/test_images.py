@@ -40,9 +40,7 @@ def test_float_images_out_of_range_are_refused_not_clipped(portrait):
 
 def test_iphone_heic_and_avif_photos_are_read(tmp_path, monkeypatch):
     pillow_heif = pytest.importorskip("pillow_heif")
-    yy, xx = np.mgrid[0:96, 0:72]
-    rgb = np.dstack([xx * 3, yy * 2, 255 - yy * 2]).astype(np.uint8)  # smooth: lossy codecs keep it closely
-    rgb[30:60, 20:50] = (230, 40, 40)
+    rgb = _smooth()
     pillow_heif.from_bytes(mode="RGB", size=(rgb.shape[1], rgb.shape[0]), data=rgb.tobytes()).save(
         tmp_path / "IMG_0001.HEIC", quality=95)
     Image.fromarray(rgb).save(tmp_path / "IMG_0002.avif", quality=95)
@@ -55,6 +53,49 @@ def test_iphone_heic_and_avif_photos_are_read(tmp_path, monkeypatch):
     with pytest.raises(WsshmError, match=r"IMG_0001.HEIC: pillow-heif is not installed; install it with: "
                                          r"pip install 'wsshm-rt\[heif\]'"):
         load_image(tmp_path / "IMG_0001.HEIC")
+
+
+def _smooth(h=96, w=72):
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.dstack([xx * 3, yy * 2, 255 - yy * 2]).astype(np.uint8)  # smooth: lossy codecs keep it closely
+    rgb[30:60, 20:50] = (230, 40, 40)
+    return rgb
+
+
+def test_deep_avif_rotated_avif_and_float_tiff_are_read_as_they_look(tmp_path):
+    rgb = _smooth()
+    # 10-bit AVIF: read at 16-bit scale it came out almost black.
+    assert cv2.imwrite(str(tmp_path / "deep.avif"), rgb[:, :, ::-1].astype(np.uint16) * 4,
+                       [cv2.IMWRITE_AVIF_DEPTH, 10, cv2.IMWRITE_AVIF_QUALITY, 95])
+    assert np.abs(load_image(tmp_path / "deep.avif").astype(int) - rgb).mean() < 4
+    # An AVIF whose orientation says "rotate 90 degrees clockwise" (stored as its rotation box).
+    im = Image.fromarray(rgb)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "turned.avif", exif=exif.tobytes(), quality=95)
+    turned = load_image(tmp_path / "turned.avif")
+    assert turned.shape == (72, 96, 3)
+    assert np.abs(turned.astype(int) - np.rot90(rgb, -1)).mean() < 4
+    # A float TIFF in [0, 1] is an 8-bit RGB image like any other (it was returned as float and divided again).
+    assert cv2.imwrite(str(tmp_path / "float.tif"), rgb[:, :, ::-1].astype(np.float32) / 255)
+    got = load_image(tmp_path / "float.tif")
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - rgb).max() <= 1
+
+
+def test_a_cut_off_png_is_one_error_and_no_library_noise(tmp_path, capfd):
+    data = cv2.imencode(".png", _smooth())[1].tobytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WsshmError, match="cut.png is not a readable image"):
+        load_image(tmp_path / "cut.png")
+    assert capfd.readouterr().err == ""  # libpng used to print its own line on the process's stderr
+
+
+def test_pil_images_of_plugin_classes_are_accepted(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    Image.fromarray(_smooth()).save(tmp_path / "x.heic", quality=95)
+    with Image.open(tmp_path / "x.heic") as im:  # a pillow_heif.HeifImageFile, not a class from PIL itself
+        assert np.abs(load_image(im).astype(int) - _smooth()).mean() < 4
 
 
 def test_files_16bit_gray_rgba(tmp_path, portrait):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -102,19 +104,48 @@ def _decode(data: bytes) -> np.ndarray:
     """Decode with OpenCV (one buffer, EXIF orientation applied, 16-bit kept), else Pillow."""
     import cv2
 
-    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS and data[8:12] != b"avif":
-        _register_heif()
+    if data[4:8] == b"ftyp":  # ISO-BMFF: HEIC/HEIF or AVIF
+        # Through Pillow: OpenCV ignores their rotation box and reads 10/12-bit AVIF at 16-bit scale (near black).
+        if data[8:12] in HEIF_BRANDS:
+            _register_heif()
         return _decode_pil(data)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
+        # A cut-off PNG: Pillow says so; OpenCV's libpng would print its own line to stderr first.
+        return _decode_pil(data)
+    with _quiet_opencv():  # a bad file is reported in our words; OpenCV's log lines would only clutter them
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if arr is None:
         return _decode_pil(data)
     if data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
         # libjpeg returns a grey-filled image for a truncated file; Pillow raises, so let it judge.
         # (Files with data after the end marker, such as motion photos, pass this check.)
         _decode_pil(data)
-    if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)
+    if arr.dtype != np.uint8:  # 16-bit PNG/TIFF, float TIFF
+        arr = _to_uint8(arr)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
+
+
+_QUIET = {"depth": 0, "saved": None}
+_QUIET_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """OpenCV's logging off while any thread decodes (a counter, so concurrent decodes restore it once)."""
+    import cv2
+
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            _QUIET["saved"] = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        _QUIET["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0:
+                cv2.utils.logging.setLogLevel(_QUIET["saved"])
 
 
 def _register_heif() -> None:
@@ -145,7 +176,9 @@ def _pil_to_rgb(im) -> np.ndarray:
 
 
 def _is_pil(obj) -> bool:
-    return type(obj).__module__.startswith("PIL.")
+    # isinstance, not the class's module: plugin classes (pillow-heif's HeifImageFile) live outside PIL.
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(obj, pil.Image)
 
 
 def _check_size(rgb: np.ndarray, src) -> None:
