@@ -99,12 +99,13 @@ def test_inputs_with_the_same_name_never_overwrite_each_other(tmp_path, tiny_onn
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         _write(tmp_path / name, make_portrait(h, w, seed=i)[0])
     (tmp_path / "shoot/solo.png").write_bytes((tmp_path / "shoot/x.png").read_bytes())
+    _write(tmp_path / "shoot/x.jpg.png", make_portrait(40, 32, seed=9)[0])  # its stem is x.jpg, as x.jpg's new name
     proc = wsshm("predict", str(tmp_path / "shoot/**/*.*"), "-o", tmp_path / "out", "-m", tiny_onnx,
                  "--short-side", 64, "--outputs", "alpha")
     assert proc.returncode == 0, proc.stderr
-    assert "5 written" in proc.stderr
+    assert "6 written" in proc.stderr
     expected = {"x.png": (64, 48), "x.jpg": (72, 56), "day1_IMG_1.png": (80, 40), "day2_IMG_1.png": (56, 64),
-                "solo": (64, 48)}
+                "solo": (64, 48), "x.jpg-2": (40, 32)}
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{n}.alpha.png" for n in expected)
     for name, shape in expected.items():
         assert cv2.imread(str(tmp_path / f"out/{name}.alpha.png"), cv2.IMREAD_UNCHANGED).shape == shape

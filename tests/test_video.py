@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -260,6 +261,36 @@ def test_a_phone_video_with_a_display_rotation_is_matted_upright(matter, tmp_pat
     matte_video(tmp_path / "phone.mp4", out, matter, mode="matte", progress=False)
     written, _ = decode(out)
     assert (written[0].height, written[0].width) == (96, 128) and not written[0].rotation  # written upright
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "1e-9", "nan", "5000"])
+def test_a_frame_rate_out_of_range_is_one_sentence(fps, video_model, tmp_path, capsys):
+    from wsshm_rt.cli import main
+    from wsshm_rt.video_synth import moving_ellipse
+
+    frames, _ = moving_ellipse(2, 32, 32)
+    (tmp_path / "frames").mkdir()
+    for i, f in enumerate(frames):
+        cv2.imwrite(str(tmp_path / f"frames/{i:03d}.png"), f[:, :, ::-1])
+    with pytest.raises(SystemExit) as exc:
+        main(["video", str(tmp_path / "frames"), "-o", str(tmp_path / "o.mp4"), "-m", str(video_model),
+              "--fps", fps, "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "--fps must be a frame rate from 0.1 to 1000" in err[0], err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files through /proc (Linux)")
+def test_an_aborted_output_with_audio_closes_the_audio_input(clips, tmp_path):
+    from fractions import Fraction
+
+    from wsshm_rt.video_io import VideoFileSink
+
+    open_files = lambda: len(os.listdir("/proc/self/fd"))  # noqa: E731
+    before = open_files()
+    for _ in range(4):
+        VideoFileSink(tmp_path / "x.mp4", Fraction(25), (128, 96), audio_from=clips / "clip.mp4").abort()
+    assert open_files() == before and not list(tmp_path.iterdir())
 
 
 def _failing_decoder(src, after: int):

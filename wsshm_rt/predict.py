@@ -55,12 +55,13 @@ def expand_inputs(specs, out: Path | None = None) -> list[Path]:
 
 
 def output_stems(files: list[Path]) -> dict[Path, str]:
-    """The name each input's outputs start with: its stem, unless another input has the same stem.
+    """The name each input's outputs start with: its stem, unless another input would get the same name.
 
     Two inputs must never write the same output file: ``x.jpg`` beside ``x.png``, or ``a/IMG_1.jpg`` and
     ``b/IMG_1.jpg`` from a recursive glob or two folders, would otherwise overwrite each other's results. Inputs
     that share a stem (compared without case, as macOS and Windows file systems do) keep their extension
-    (``x.jpg.alpha.png``), and where that is not enough, the folders that tell them apart (``a_IMG_1.jpg``).
+    (``x.jpg.alpha.png``), and where that is not enough, the folders that tell them apart (``a_IMG_1.jpg``). A
+    name still taken (``x.jpg.png`` is ``x.jpg`` too) gets a counter.
     """
     groups: dict[str, list[Path]] = {}
     for f in files:
@@ -69,16 +70,23 @@ def output_stems(files: list[Path]) -> dict[Path, str]:
     for group in groups.values():
         if len(group) == 1:
             names[group[0]] = group[0].stem
-            continue
-        if len({f.name.lower() for f in group}) == len(group):
+        elif len({f.name.lower() for f in group}) == len(group):
             names.update((f, f.name) for f in group)
-            continue
-        parents = [f.resolve().parent.parts for f in group]
-        common = 0
-        while all(len(p) > common and p[common] == parents[0][common] for p in parents):
-            common += 1
-        for f, parts in zip(group, parents):
-            names[f] = "_".join([*parts[common:], f.name])
+        else:
+            parents = [f.resolve().parent.parts for f in group]
+            common = 0
+            while all(len(p) > common and p[common] == parents[0][common] for p in parents):
+                common += 1
+            for f, parts in zip(group, parents):
+                names[f] = "_".join([*parts[common:], f.name])
+    taken: set[str] = set()
+    for f in files:  # in input order, so the first keeps its plain name
+        name, n = names[f], 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{names[f]}-{n}"
+        names[f] = name
+        taken.add(name.lower())
     return names
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from .images import ensure_writable
 log = logging.getLogger("wsshm_rt")
 
 DEFAULT_FPS = Fraction(25)
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # a frame rate a folder of frames may be given
 # suffix -> (FFmpeg muxer, video codec and pixel format without alpha, with alpha or None, audio codec to encode)
 CONTAINERS = {
     ".mp4": ("mp4", ("libx264", "yuv420p"), None, "aac"),
@@ -212,6 +214,8 @@ class ImageFolderSource:
         self._files = list_images(spec)
         first = load_image(self._files[0])
         self.size = (first.shape[1], first.shape[0])
+        if fps is not None and not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+            raise WsshmError(f"--fps must be a frame rate from {MIN_FPS:g} to {MAX_FPS:g}, not {fps:g}")
         self.fps = Fraction(fps).limit_denominator(1001) if fps else DEFAULT_FPS
         self.frame_count = len(self._files)
 
@@ -310,7 +314,12 @@ class VideoFileSink:
         elif codec == "prores_ks":
             self._stream.options = {"profile": "4444"}
         self._format = "rgba" if alpha else "rgb24"
-        self._audio = _AudioCarrier(self._container, audio_from, self._audio_codec) if audio_from else None
+        try:
+            self._audio = _AudioCarrier(self._container, audio_from, self._audio_codec) if audio_from else None
+        except BaseException:
+            self._audio = None
+            self.abort()
+            raise
         self._last_pts, self.frames = -1, 0
 
     def write(self, image: np.ndarray, t: float) -> None:
@@ -360,6 +369,8 @@ class VideoFileSink:
 
     def abort(self) -> None:
         """Drop the partial output (used when nothing valid was produced)."""
+        if self._audio:
+            self._audio.close()
         try:
             self._container.close()
         except Exception:  # the container may be unusable after an encoder error; removing the file is what matters
@@ -377,6 +388,13 @@ class _AudioCarrier:
     def __init__(self, container, source_path, codec: str):
         av = _av()
         self._input = av.open(str(source_path))
+        try:
+            self._open(av, container, codec)
+        except BaseException:
+            self._input.close()
+            raise
+
+    def _open(self, av, container, codec: str) -> None:
         self._in = self._input.streams.audio[0]
         name = self._in.codec_context.name if self._in.codec_context else None
         self._copy = name is not None and name in container.supported_codecs and name in _COPYABLE.get(
@@ -416,10 +434,16 @@ class _AudioCarrier:
                 self._container.mux(out)
 
     def finish(self, end: Fraction | float) -> None:
-        self.advance(end)
-        if not self._copy:
-            for out in self._out.encode():
-                self._container.mux(out)
+        try:
+            self.advance(end)
+            if not self._copy:
+                for out in self._out.encode():
+                    self._container.mux(out)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the input file (again: a no-op)."""
         self._input.close()
 
 
