@@ -256,7 +256,9 @@ def test_stream_smooths_flicker_on_a_still_scene_and_resets():
 
     from conftest import make_portrait
 
-    m = Matter(default_model_path(), short_side=64, threads=1, tta="none")  # trained: its alpha reacts to noise
+    # Trained (its alpha reacts to noise), frames at the inference size and no refinement: what is compared is the
+    # network's alpha and the smoothing alone (a refinement guided by each noisy frame would add its own flicker).
+    m = Matter(default_model_path(), short_side=96, threads=1, tta="none", refine="none")
     rgb, _ = make_portrait(96, 128, seed=3)
     rng = np.random.default_rng(0)
     frames = [np.clip(rgb + rng.normal(0, 4, rgb.shape), 0, 255).astype(np.uint8) for _ in range(6)]
@@ -267,7 +269,7 @@ def test_stream_smooths_flicker_on_a_still_scene_and_resets():
     assert all(a.shape == (96, 128) and a.dtype == np.float32 for a in steady)
     flicker = {name: np.mean([np.abs(b - a).mean() for a, b in zip(seq, seq[1:])])
                for name, seq in (("raw", raw), ("smooth", steady))}
-    assert flicker["raw"] > 0 and flicker["smooth"] < 0.6 * flicker["raw"], flicker
+    assert flicker["raw"] > 0 and flicker["smooth"] < 0.5 * flicker["raw"], flicker
     smooth.reset()  # a scene cut: the next frame is taken as it is
     assert np.array_equal(smooth(frames[3]), raw[3])
     with pytest.raises(WsshmError, match="strength"):
