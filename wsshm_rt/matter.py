@@ -21,7 +21,6 @@ log = logging.getLogger("wsshm_rt")
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_MODEL = "wsshm-r18-0.5.onnx"
-DEFAULT_SHORT_SIDE = 512
 
 
 def default_model_path() -> Path:
@@ -61,12 +60,11 @@ class Matter:
         if self.model_path.is_dir():
             raise WsshmError(f"model {self.model_path} is a folder; pass the .onnx or .safetensors file")
         self.engine = open_engine(self.model_path, engine, device, threads, precision)
+        from .weights import check_short_side, normalisation, recommended_short_side
+
         if short_side is None:
-            short_side = int(self.engine.metadata.get("short_side", DEFAULT_SHORT_SIDE))
-        if short_side < 32:
-            raise WsshmError(f"short_side must be at least 32, not {short_side}")
-        self.short_side, self.max_long_side = short_side, max_long_side
-        from .weights import normalisation
+            short_side = recommended_short_side(self.engine.metadata)
+        self.short_side, self.max_long_side = check_short_side(short_side), max_long_side
 
         self.mean, self.std = normalisation(self.engine.metadata)
         log.info("wsshm-rt: %s", self.info)

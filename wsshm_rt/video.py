@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from .errors import WsshmError
+from .images import load_image
 from .preprocess import target_size
 from .video_filters import GUIDED_EPS, GUIDED_RADIUS, MotionGatedSmoother, dtssd, grey, guided_refine, guided_upsample
 from .video_io import Frame, check_output, open_sink, open_source
@@ -69,13 +70,8 @@ class FrameMatter:
 
     def __call__(self, frame, channels: str = "RGB") -> np.ndarray:
         """A frame (uint8 RGB Shape(H, W, 3), or any image ``Matter.predict`` takes, e.g. a BGR frame from OpenCV
-        with channels="BGR") -> float32 alpha Shape(H, W) in [0, 1]."""
-        if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3
-                and frame.shape[2] == 3 and channels == "RGB"):
-            from .images import load_image
-
-            frame = load_image(frame, channels)
-        return self.matte(frame)[0]
+        with channels="BGR") -> float32 alpha Shape(H, W) in [0, 1]. A contiguous uint8 RGB frame is not copied."""
+        return self.matte(load_image(frame, channels))[0]
 
     def reset(self) -> None:
         """Forget the previous frames (a scene cut, or a new stream through the same object)."""

@@ -71,6 +71,21 @@ def normalisation(meta: dict[str, str]) -> tuple[tuple[float, ...], tuple[float,
     return mean, std
 
 
+DEFAULT_SHORT_SIDE = 512  # the paper's test-time shorter side, for a model whose metadata recommends none
+MIN_SHORT_SIDE = 32  # the network's total stride
+
+
+def recommended_short_side(meta: dict[str, str]) -> int:
+    """The inference shorter side a model's metadata recommends (``short_side``), else the paper's 512."""
+    return int(meta.get("short_side", DEFAULT_SHORT_SIDE))
+
+
+def check_short_side(value: int, name: str = "short_side") -> int:
+    if value < MIN_SHORT_SIDE:
+        raise WsshmError(f"{name} must be at least {MIN_SHORT_SIDE}, not {value}")
+    return value
+
+
 def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
     """Write a torch state dict as safetensors, atomically (temporary file + rename)."""
     from .images import make_folder, write_atomic

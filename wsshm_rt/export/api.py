@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import WsshmError, require
 from ..images import ensure_writable
+from ..weights import check_short_side
 
 
 def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx", opset: int = 17,
@@ -18,8 +19,8 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
     None keeps the weights' own recommendation, if they carry one.
     """
     out = Path(out)
-    if short_side is not None and short_side < 32:
-        raise WsshmError(f"--short-side must be at least 32, not {short_side}")
+    if short_side is not None:
+        check_short_side(short_side, "--short-side")
     if weights is None and model is None:
         raise WsshmError("give --weights (a trained .safetensors) or --model (an architecture name)")
     if quantize not in (None, "int8"):

@@ -142,8 +142,8 @@ class ImageCalibrationReader:
 def _model_input(model_path: Path):
     import onnx
 
-    from ..weights import normalisation
+    from ..weights import normalisation, recommended_short_side
 
     proto = onnx.load(str(model_path), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
-    return proto.graph.input[0].name, normalisation(meta), int(meta.get("short_side", 512))
+    return proto.graph.input[0].name, normalisation(meta), recommended_short_side(meta)

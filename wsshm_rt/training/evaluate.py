@@ -132,14 +132,14 @@ MATTER_SUFFIXES = (".onnx", ".engine", ".plan")
 
 def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta):
     from ..models import create_model
-    from ..weights import load_weights
+    from ..weights import load_weights, recommended_short_side
     from .distributed import pick_device
 
     dev = pick_device(device, 0)
     state, meta = load_weights(weights)
     model = create_model(meta["architecture"])
     model.load_state_dict(state)
-    short_side = short_side or int(meta.get("short_side", 512))
+    short_side = short_side or recommended_short_side(meta)
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta)
     return Path(str(weights)).name, short_side, f"torch on {dev}", metrics
 
