@@ -133,6 +133,32 @@ def test_bad_files(tmp_path, content, match):
         load_image(path)
 
 
+def test_encoded_bytes_and_file_objects_are_read_like_the_file(tmp_path):
+    arr = np.zeros((40, 60, 3), np.uint8)
+    arr[:, :10] = 255
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotated: bytes get the same EXIF handling as files
+    im.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+    data = (tmp_path / "rot.jpg").read_bytes()
+    from_file = load_image(tmp_path / "rot.jpg")
+    assert from_file.shape == (60, 40, 3)
+    for src in (data, bytearray(data), memoryview(data), io.BytesIO(data)):
+        np.testing.assert_array_equal(load_image(src), from_file)
+    with open(tmp_path / "rot.jpg", "rb") as f:
+        np.testing.assert_array_equal(load_image(f), from_file)
+
+
+@pytest.mark.parametrize("src,match", [
+    (b"", "image data is empty"),
+    (io.BytesIO(b"plain text, not an image"), "image data is not a readable image"),
+    (io.StringIO("text"), "binary mode"),
+])
+def test_bad_bytes_are_one_error(src, match):
+    with pytest.raises(WsshmError, match=match):
+        load_image(src)
+
+
 def test_truncated_jpeg_is_refused(tmp_path, portrait):
     ok, buf = cv2.imencode(".jpg", portrait[0])
     path = tmp_path / "cut.jpg"

@@ -31,6 +31,7 @@ def test_inputs_of_every_kind_agree(matter, portrait, tmp_path):
     Image.fromarray(rgb).save(tmp_path / "p.png")
     assert np.array_equal(matter.predict(tmp_path / "p.png"), ref)
     assert np.array_equal(matter.predict(str(tmp_path / "p.png")), ref)
+    assert np.array_equal(matter.predict((tmp_path / "p.png").read_bytes()), ref)  # an upload held in memory
 
 
 def test_predict_batch_matches_single(matter, portrait):
@@ -95,6 +96,8 @@ def test_bad_models(tmp_path, tiny_onnx):
         Matter(tmp_path / "notes.onnx")
     with pytest.raises(WsshmError, match="does not exist"):
         Matter(tmp_path / "missing.onnx")
+    with pytest.raises(WsshmError, match="model path is empty"):
+        Matter("")  # Path("") is the current folder: the error named "." before
     # A valid ONNX file that is not a matting model: one input of the wrong rank.
     g = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g",
                                [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [4])],

@@ -23,9 +23,10 @@ MAX_PIXELS = 20000 * 20000
 
 
 def load_image(src, channels: str = "RGB") -> np.ndarray:
-    """Return ``src`` (path, PIL image or numpy array) as uint8 RGB, Shape(H, W, 3).
+    """Return ``src`` (path, PIL image, numpy array, encoded bytes or a binary file object) as uint8 RGB,
+    Shape(H, W, 3).
 
-    Grayscale, RGBA, 16-bit and float inputs are converted; EXIF orientation is applied for files.
+    Grayscale, RGBA, 16-bit and float inputs are converted; EXIF orientation is applied for files and bytes.
     ``channels`` says how a 3/4-channel numpy array is ordered ("RGB" or "BGR", e.g. from OpenCV).
     """
     if isinstance(src, (str, os.PathLike)):
@@ -34,8 +35,11 @@ def load_image(src, channels: str = "RGB") -> np.ndarray:
         rgb = array_to_rgb(src, channels)
     elif _is_pil(src):
         rgb = _pil_to_rgb(src)
+    elif isinstance(src, (bytes, bytearray, memoryview)) or callable(getattr(src, "read", None)):
+        rgb = _read_buffer(src)
     else:
-        raise WsshmError(f"cannot read an image from a {type(src).__name__}; pass a path, a PIL image or a numpy array")
+        raise WsshmError(f"cannot read an image from a {type(src).__name__}; pass a path, a PIL image, a numpy array, "
+                         "the file's bytes or a binary file object")
     _check_size(rgb, src)
     return rgb
 
@@ -98,6 +102,24 @@ def _read_file(path: Path) -> np.ndarray:
         raise WsshmError(f"{path}: {exc}") from None
     except Exception:
         raise WsshmError(f"{path} is not a readable image (corrupt or unsupported format)") from None
+
+
+def _read_buffer(src) -> np.ndarray:
+    """An encoded image held in memory (an upload, a blob from a database) or a file object opened with 'rb'."""
+    data = src.read() if callable(getattr(src, "read", None)) else src
+    if isinstance(data, str):
+        raise WsshmError("the file object gives text, not bytes; open the image in binary mode ('rb')")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise WsshmError(f"the file object's read() gave a {type(data).__name__}, not bytes")
+    data = bytes(data)
+    if not data:
+        raise WsshmError("the image data is empty (0 bytes)")
+    try:
+        return _decode(data)
+    except WsshmError as exc:
+        raise WsshmError(f"image data: {exc}") from None
+    except Exception:
+        raise WsshmError("the image data is not a readable image (corrupt or unsupported format)") from None
 
 
 def _decode(data: bytes) -> np.ndarray:

@@ -54,6 +54,8 @@ class Matter:
                  refine: str = "guided", tta: str = "flip"):
         self.refine = check_refine(refine)
         self.tta = preprocess.check_tta(tta)
+        if model is not None and not str(model).strip():
+            raise WsshmError("the model path is empty; pass None (or nothing) for the bundled model")
         self.model_path = default_model_path() if model is None else Path(model)
         if not self.model_path.exists():
             raise WsshmError(f"model file {self.model_path} does not exist")
@@ -79,7 +81,8 @@ class Matter:
         return self.engine.metadata
 
     def predict(self, image, channels: str = "RGB", refine: str | None = None, tta: str | None = None) -> np.ndarray:
-        """Alpha matte of ``image`` (path, PIL image or uint8/uint16/float array): float32 Shape(H, W) in [0, 1].
+        """Alpha matte of ``image`` (path, PIL image, uint8/uint16/float array, encoded bytes or a binary file
+        object): float32 Shape(H, W) in [0, 1].
 
         refine, tta: as the session's, for this call; None = the session's.
         """
