@@ -98,7 +98,8 @@ def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
     """Padded network alpha Shape(H', W') -> float32 alpha in [0, 1] at the original size.
 
     guide: the original uint8 RGB image; given, the alpha is brought back with the colour guided filter (He et al.),
-    radius 5% of the inference size, solved at the inference size and applied at full size
+    radius 6.5% of the inference size, solved at the inference size and applied at full size, keeping the network's
+    alpha where it is sure
     (``video_filters.guided_refine``), instead of a bilinear resize. guide_small: the image at the inference size
     (``resize_for_inference``'s), if the caller has it, so it is not resized again.
     """

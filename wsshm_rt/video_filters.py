@@ -15,13 +15,17 @@ from .errors import check_choice
 GUIDED_RADIUS = 2
 GUIDED_EPS = 1e-3
 # Refinement of a still image's (or a frame's) alpha when it is brought back from the inference size: the colour
-# guided filter (RGB guide) with a radius of 5% of the inference size's shorter side (16 px at 320) and eps 3e-3.
-# Chosen on the held-out split of ../shared/data with the bundled model (docs/model-card.md): composite boundary MSE
-# 131 -> 89e-3 (98e-3 with a grey guide), photo IoU and far MSE better too. The radius is large because it corrects
-# edges that are a few pixels off, not only the upsampling.
+# guided filter (RGB guide) with a radius of 6.5% of the inference size's shorter side (19 px at 288) and eps 1e-4,
+# then the network's own alpha kept where it is sure (> 0.97 or < 0.03) well inside a region: a filter that follows
+# colours that closely would otherwise print a face's eyes and mouth into its alpha. Chosen on the held-out split of
+# ../shared/data with the bundled model (docs/model-card.md): with the round-9 model, composite boundary MSE
+# 57.2 -> 50.9e-3 against the radius 5% / eps 3e-3 filter alone used up to round 9, and every other metric better too.
+# The radius is large because it corrects edges that are a few pixels off, not only the upsampling.
 REFINE_MODES = ("guided", "none")
-REFINE_FRACTION = 0.05
-REFINE_EPS = 3e-3
+REFINE_FRACTION = 0.065
+REFINE_EPS = 1e-4
+KEEP_SURE = 0.97  # network alpha above this (or below 1 - this) is "sure"
+KEEP_ERODE = 0.4  # sure regions are shrunk by this fraction of the refinement radius, then feathered
 # Motion gate: a grey-level change of this much (on [0, 1]) or more counts as motion and switches smoothing off.
 MOTION_THRESHOLD = 0.06
 
@@ -50,7 +54,7 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int = GUIDED
 
 
 def refine_radius(height: int, width: int) -> int:
-    """Guided-refinement radius for an alpha predicted at (height, width): 5% of its shorter side, at least 1."""
+    """Guided-refinement radius for an alpha predicted at (height, width): 6.5% of its shorter side, at least 1."""
     return max(1, round(REFINE_FRACTION * min(height, width)))
 
 
@@ -81,13 +85,15 @@ def guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: int = GU
 
 
 def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: int, eps: float,
-                           frame_small: np.ndarray | None = None) -> np.ndarray:
+                           frame_small: np.ndarray | None = None, keep: np.ndarray | None = None) -> np.ndarray:
     """Fast guided filter with an RGB guide (He et al., eq. 19-21; He & Sun 2015): follows colour edges that a grey
     guide misses (hair against a background of the same brightness).
 
     alpha_small: float32 Shape(h, w); frame: uint8 RGB Shape(H, W, 3); frame_small: the frame at (h, w) if the
     caller has it. The per-pixel 3x3 systems are solved in closed form at (h, w); the coefficients are upsampled
-    bilinearly and applied to the full frame. Returns float32 Shape(H, W) in [0, 1].
+    bilinearly and applied to the full frame. keep: optional float32 Shape(h, w) in [0, 1], how much of
+    ``alpha_small`` itself to keep instead of the filter's output (blended into the coefficients, so no full-size
+    buffer is added). Returns float32 Shape(H, W) in [0, 1].
     """
     height, width = frame.shape[:2]
     h, w = alpha_small.shape
@@ -100,6 +106,9 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
     r, g, b = guide[..., 0], guide[..., 1], guide[..., 2]
     diag = _box(guide * guide, radius) - mean_i * mean_i + np.float32(eps)  # var_rr, var_gg, var_bb
     off = _box(np.stack([r * g, r * b, g * b], -1), radius) - mean_i[..., [0, 0, 1]] * mean_i[..., [1, 2, 2]]
+    # The 3x3 solve in float64: at a small eps the cofactors cancel, and in float32 a grey guide (r = g = b, the
+    # matrix nearly singular) gave alphas off by up to 0.66 at eps 3e-5 (5e-4 at eps 1e-4).
+    diag, off, cov = diag.astype(np.float64), off.astype(np.float64), cov.astype(np.float64)
     srr, sgg, sbb = diag[..., 0], diag[..., 1], diag[..., 2]
     srg, srb, sgb = off[..., 0], off[..., 1], off[..., 2]
     # Inverse of the symmetric covariance matrix by cofactors.
@@ -109,8 +118,12 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
     cr, cg, cb = cov[..., 0], cov[..., 1], cov[..., 2]
     a = np.stack([i_rr * cr + i_rg * cg + i_rb * cb, i_rg * cr + i_gg * cg + i_gb * cb,
                   i_rb * cr + i_gb * cg + i_bb * cb], -1) / det[..., None]
+    a = a.astype(np.float32)
     offset = mean_p - (a * mean_i).sum(-1)
     a, offset = _box(a, radius) * np.float32(1 / 255), _box(offset, radius)  # a is applied to the uint8 frame
+    if keep is not None:  # out = (1 - keep) * (a . I + offset) + keep * p
+        a *= (1.0 - keep)[..., None]
+        offset += keep * (p - offset)
     size = None if (h, w) == (height, width) else (width, height)
     out = offset if size is None else cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR)
     for c in range(3):  # one full-size channel at a time: a 10000x10000 photo stays under 2 GB
@@ -124,9 +137,23 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
 
 def guided_refine(alpha_small: np.ndarray, frame: np.ndarray, frame_small: np.ndarray | None = None) -> np.ndarray:
     """The SDK's guided refinement (``refine="guided"``): ``alpha_small`` predicted at the inference size, brought
-    to ``frame``'s size by the colour guided filter, radius ``refine_radius``, eps ``REFINE_EPS``."""
+    to ``frame``'s size by the colour guided filter (radius ``refine_radius``, eps ``REFINE_EPS``), keeping the
+    network's alpha where it is sure (``sure_interior``)."""
     small = np.clip(alpha_small.astype(np.float32, copy=False), 0.0, 1.0)
-    return colour_guided_upsample(small, frame, refine_radius(*small.shape), REFINE_EPS, frame_small)
+    radius = refine_radius(*small.shape)
+    return colour_guided_upsample(small, frame, radius, REFINE_EPS, frame_small, keep=sure_interior(small, radius))
+
+
+def sure_interior(alpha: np.ndarray, radius: int) -> np.ndarray:
+    """Weight in [0, 1] of the network's own alpha: 1 well inside regions where it is above ``KEEP_SURE`` or below
+    ``1 - KEEP_SURE`` (shrunk by ``KEEP_ERODE * radius`` px), feathered (Gaussian) so no seam shows, 0 near edges."""
+    size = max(1, round(KEEP_ERODE * radius))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * size + 1, 2 * size + 1))
+    # Each side shrunk on its own: where the alpha jumps straight from sure foreground to sure background, the
+    # edge between them is still the filter's.
+    keep = sum(cv2.erode(side.astype(np.uint8), disk, borderType=cv2.BORDER_REPLICATE).astype(np.float32)
+               for side in (alpha > KEEP_SURE, alpha < 1.0 - KEEP_SURE))
+    return cv2.GaussianBlur(keep, (0, 0), size / 2)
 
 
 class MotionGatedSmoother:
