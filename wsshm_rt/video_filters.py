@@ -106,19 +106,23 @@ def colour_guided_upsample(alpha_small: np.ndarray, frame: np.ndarray, radius: i
     r, g, b = guide[..., 0], guide[..., 1], guide[..., 2]
     diag = _box(guide * guide, radius) - mean_i * mean_i + np.float32(eps)  # var_rr, var_gg, var_bb
     off = _box(np.stack([r * g, r * b, g * b], -1), radius) - mean_i[..., [0, 0, 1]] * mean_i[..., [1, 2, 2]]
-    # The 3x3 solve in float64: at a small eps the cofactors cancel, and in float32 a grey guide (r = g = b, the
-    # matrix nearly singular) gave alphas off by up to 0.66 at eps 3e-5 (5e-4 at eps 1e-4).
-    diag, off, cov = diag.astype(np.float64), off.astype(np.float64), cov.astype(np.float64)
+    # Solve sigma a = cov per pixel by Cholesky (sigma = L L^T, symmetric positive definite): stable in float32 where
+    # the cofactor inverse cancels (a grey guide, r = g = b, makes sigma nearly singular; cofactors gave alphas off
+    # by 0.66 at eps 3e-5). Each pivot is at least about eps; the floor only guards against rounding.
     srr, sgg, sbb = diag[..., 0], diag[..., 1], diag[..., 2]
     srg, srb, sgb = off[..., 0], off[..., 1], off[..., 2]
-    # Inverse of the symmetric covariance matrix by cofactors.
-    i_rr, i_rg, i_rb = sgg * sbb - sgb * sgb, sgb * srb - srg * sbb, srg * sgb - sgg * srb
-    i_gg, i_gb, i_bb = srr * sbb - srb * srb, srb * srg - srr * sgb, srr * sgg - srg * srg
-    det = srr * i_rr + srg * i_rg + srb * i_rb
-    cr, cg, cb = cov[..., 0], cov[..., 1], cov[..., 2]
-    a = np.stack([i_rr * cr + i_rg * cg + i_rb * cb, i_rg * cr + i_gg * cg + i_gb * cb,
-                  i_rb * cr + i_gb * cg + i_bb * cb], -1) / det[..., None]
-    a = a.astype(np.float32)
+    floor = np.float32(eps * 1e-3)
+    l11 = np.sqrt(srr)
+    l21, l31 = srg / l11, srb / l11
+    l22 = np.sqrt(np.maximum(sgg - l21 * l21, floor))
+    l32 = (sgb - l31 * l21) / l22
+    l33 = np.sqrt(np.maximum(sbb - l31 * l31 - l32 * l32, floor))
+    y1 = cov[..., 0] / l11
+    y2 = (cov[..., 1] - l21 * y1) / l22
+    y3 = (cov[..., 2] - l31 * y1 - l32 * y2) / l33
+    a3 = y3 / l33
+    a2 = (y2 - l32 * a3) / l22
+    a = np.stack([(y1 - l21 * a2 - l31 * a3) / l11, a2, a3], -1)
     offset = mean_p - (a * mean_i).sum(-1)
     a, offset = _box(a, radius) * np.float32(1 / 255), _box(offset, radius)  # a is applied to the uint8 frame
     if keep is not None:  # out = (1 - keep) * (a . I + offset) + keep * p
