@@ -27,21 +27,31 @@ def resolve_weights_path(path) -> Path:
 
 
 def sniff_pickle(head: bytes) -> bool:
-    """True for torch.save zip archives and raw pickles, which we refuse to load."""
-    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+    """True for torch.save zip archives and raw pickles, which we refuse to load. ``head``: the file's first 9 bytes.
+
+    A raw pickle starts with PROTO (0x80) and a protocol number 2-5. A safetensors file starts with its header's
+    length (8 bytes, little-endian) and then '{'; that length's first byte is 0x80 for one file in 256 (the round-9 +
+    10 model's header is 0x4980 bytes), so the '{' decides first.
+    """
+    if head.startswith(b"PK\x03\x04"):
+        return True
+    if head[8:9] == b"{":
+        return False
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
 
 
 def read_metadata(path) -> dict[str, str]:
     """Return the ``__metadata__`` of a wsshm-rt safetensors file, validating the file on the way."""
     path = Path(path)
     with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise WsshmError(f"{path} is not a safetensors weights file (too short)")
+        head = f.read(9)
         if sniff_pickle(head):
             raise WsshmError(
                 f"{path} is a pickle (torch.save) file; wsshm-rt never unpickles weights, re-save them as safetensors")
-        (n,) = struct.unpack("<Q", head)
+        if len(head) < 9:
+            raise WsshmError(f"{path} is not a safetensors weights file (too short)")
+        (n,) = struct.unpack("<Q", head[:8])
+        f.seek(8)
         if n > 100_000_000 or n > path.stat().st_size:
             raise WsshmError(f"{path} is not a safetensors weights file")
         try:
