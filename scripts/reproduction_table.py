@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from wsshm_rt.training.evaluate import run_eval
@@ -42,12 +43,14 @@ def markdown(results: dict) -> str:
 
 def _colour(name: str) -> str:
     """Grey for pre-training, orange for teachers, blue for students."""
-    return "#d98c3a" if "teacher" in name.split(" (")[0] else "#3a7bd5" if "student" in name else "#999999"
+    head = name.split(" (")[0]
+    return "#d98c3a" if "teacher" in head else "#3a7bd5" if "student" in head or "average" in head else "#999999"
 
 
-SHORT = (("R6 + R7 students, weights averaged", "R6+7 avg S"), ("R6 + R7 student average", "R6+7 avg S"),
-         ("seg-only pre-trained", "pre"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
-         ("MLB student", "S"), ("student", "S"), ("teacher", "T"), (" + guided refinement", " +guided"),
+SHORT = ((re.compile(r"R(\d+) \+ R(\d+) (students, weights averaged|student average|average)"), r"R\1+\2 avg S"),
+         ("seg-only pre-trained", "pre"), ("MLB + matte-mix 0.7 student", "S mix0.7"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
+         ("MLB student", "S"), ("student", "S"), ("teacher", "T"), (" + current guided refinement", " +guided'"),
+         (" + former guided refinement", " +guided"), (" + guided refinement", " +guided"),
          (" + flip TTA", " +flip"))
 
 
@@ -55,7 +58,7 @@ def short_label(name: str) -> str:
     """'R4 student + guided refinement + flip TTA' -> 'R4 S +guided +flip', for the figure's axis."""
     label = name.split(" (")[0]
     for long, short in SHORT:
-        label = label.replace(long, short)
+        label = long.sub(short, label) if isinstance(long, re.Pattern) else label.replace(long, short)
     return label
 
 
@@ -75,7 +78,7 @@ def plot(results: dict, path: Path) -> None:
         if m == "iou":
             ax.set_ylim(min(vals) - 0.05, 1.0)
     fig.suptitle("pre: seg-only pre-trained (grey), T: teacher (orange), S: MLB student (blue), mix: --matte-mix, "
-                 "+guided / +flip: as Matter() returns it", fontsize=9)
+                 "+guided / +flip: as Matter() returns it (+guided': the refinement since 2026-11-26)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
