@@ -58,6 +58,13 @@ def refine_radius(height: int, width: int) -> int:
     return max(1, round(REFINE_FRACTION * min(height, width)))
 
 
+def refine_settings(refine: str) -> dict | None:
+    """The refinement's parameters, for reports (eval's JSON): the same name has meant other settings before."""
+    if check_refine(refine) == "none":
+        return None
+    return {"radius_fraction": REFINE_FRACTION, "eps": REFINE_EPS, "keep_sure": KEEP_SURE, "keep_erode": KEEP_ERODE}
+
+
 def check_refine(refine: str) -> str:
     return check_choice("refine", refine, REFINE_MODES)
 

@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 
 from wsshm_rt.cli import main  # noqa: E402
 from wsshm_rt.training.records import read_jsonl  # noqa: E402
+from wsshm_rt.video_filters import REFINE_EPS  # noqa: E402
 from wsshm_rt.weights import load_weights  # noqa: E402
 
 from .conftest import TINY  # noqa: E402
@@ -183,6 +184,8 @@ def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
             acc.add(matte_metrics(predict_alpha(model, rgb, torch.device("cpu"), 64, refine, tta), pha))
         assert result["kind"] == "photo" and result["images"] == 2
         assert (result["refine"], result["tta"]) == (refine, tta)
+        assert (result["refine_settings"] is None) == (refine == "none")  # which guided filter scored it
+        assert result["refine_settings"] is None or result["refine_settings"]["eps"] == REFINE_EPS
         assert result["mse"] == pytest.approx(acc.mean()["mse"]) and result["sad_boundary"] == pytest.approx(
             acc.mean()["sad_boundary"])
     assert results["guided"]["mse"] != pytest.approx(results["none"]["mse"])

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import __version__
 from ..errors import WsshmError, check_choice
 from ..images import write_atomic
 from ..preprocess import check_tta, merge_flip, mirrored, resize_for_inference, restore, to_network
-from ..video_filters import check_refine
+from ..video_filters import check_refine, refine_settings
 from . import data
 
 
@@ -121,7 +122,7 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
                                                            refine, tta)
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
               "kind": kind, "split": split, "images": len(pairs), "short_side": short_side, "refine": refine,
-              "tta": tta, **metrics}
+              "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
     return result, format_table({name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
