@@ -133,6 +133,8 @@ def test_eval_scores_an_exported_onnx_as_its_weights_and_defaults_to_the_bundled
      "kind must be seg, matte, photo or auto, not 'photos'"),
     (["eval", "--weights", "SEG/masks/s00.png", "--data", "SEG", "--device", "gpu"],
      "device must be auto, cpu or cuda, not 'gpu'"),
+    (["eval", "--weights", "SEG/masks/s00.png", "--data", "SEG", "--short-side", "10"],
+     "--short-side must be at least 32, not 10"),  # scored IoU 0.43 on real weights before, without a word
 ])
 def test_bad_input_is_one_sentence(args, message, tiny_data, capsys):
     args = [a.replace("SEG", str(tiny_data["seg"])).replace("MATTE", str(tiny_data["matte"])) for a in args]

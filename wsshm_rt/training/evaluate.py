@@ -18,6 +18,7 @@ from ..errors import WsshmError, check_choice
 from ..images import write_atomic
 from ..preprocess import check_tta, merge_flip, mirrored, resize_for_inference, restore, to_network
 from ..video_filters import check_refine, refine_settings
+from ..weights import check_short_side
 from . import data
 
 
@@ -98,6 +99,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     tta="none" the network's own output.
     """
     check_refine(refine), check_tta(tta)
+    if short_side is not None:  # Matter checks its own; weights scored by torch below would take any size
+        check_short_side(short_side, "--short-side")
     from ..metrics import REPORT_SCALE, format_table
 
     if check_choice("kind", kind, ("seg", "matte", "photo", "auto")) == "auto":
