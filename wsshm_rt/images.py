@@ -93,15 +93,7 @@ def _read_file(path: Path) -> np.ndarray:
         raise WsshmError(f"{path} does not exist")
     if path.is_dir():
         raise WsshmError(f"{path} is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise WsshmError(f"{path} is empty (0 bytes)")
-    data = path.read_bytes()
-    try:
-        return _decode(data)
-    except WsshmError as exc:
-        raise WsshmError(f"{path}: {exc}") from None
-    except Exception:
-        raise WsshmError(f"{path} is not a readable image (corrupt or unsupported format)") from None
+    return _decode_named(path.read_bytes(), str(path))
 
 
 def _read_buffer(src) -> np.ndarray:
@@ -111,15 +103,19 @@ def _read_buffer(src) -> np.ndarray:
         raise WsshmError("the file object gives text, not bytes; open the image in binary mode ('rb')")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise WsshmError(f"the file object's read() gave a {type(data).__name__}, not bytes")
-    data = bytes(data)
+    return _decode_named(bytes(data), "the image data")
+
+
+def _decode_named(data: bytes, name: str) -> np.ndarray:
+    """``_decode``, with every failure one sentence that names the input (a path, or "the image data")."""
     if not data:
-        raise WsshmError("the image data is empty (0 bytes)")
+        raise WsshmError(f"{name} is empty (0 bytes)")
     try:
         return _decode(data)
     except WsshmError as exc:
-        raise WsshmError(f"image data: {exc}") from None
+        raise WsshmError(f"{name}: {exc}") from None
     except Exception:
-        raise WsshmError("the image data is not a readable image (corrupt or unsupported format)") from None
+        raise WsshmError(f"{name} is not a readable image (corrupt or unsupported format)") from None
 
 
 def _decode(data: bytes) -> np.ndarray:
