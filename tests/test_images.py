@@ -1,4 +1,5 @@
 import io
+import types
 
 import cv2
 import numpy as np
@@ -88,6 +89,27 @@ def test_a_cut_off_png_is_one_error_and_no_library_noise(tmp_path, capfd):
     with pytest.raises(WsshmError, match="cut.png is not a readable image"):
         load_image(tmp_path / "cut.png")
     assert capfd.readouterr().err == ""  # libpng used to print its own line on the process's stderr
+
+
+@pytest.mark.parametrize("api", ["top-level", "none"])
+def test_images_are_read_with_opencv_builds_without_cv2_utils_logging(tmp_path, monkeypatch, api):
+    # OpenCV 4.8-4.11 (what pip installs beside numpy < 2) has cv2.setLogLevel but no cv2.utils.logging: every
+    # image was once refused as "not a readable image" there.
+    monkeypatch.setattr(cv2, "utils", types.SimpleNamespace())
+    calls = []
+    if api == "top-level":
+        level = {"now": 3}
+        monkeypatch.setattr(cv2, "getLogLevel", lambda: level["now"], raising=False)
+        monkeypatch.setattr(cv2, "setLogLevel", lambda v: (calls.append(v), level.update(now=v)), raising=False)
+    else:
+        monkeypatch.delattr(cv2, "getLogLevel", raising=False)
+        monkeypatch.delattr(cv2, "setLogLevel", raising=False)
+    assert cv2.imwrite(str(tmp_path / "x.jpg"), _smooth()[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert np.abs(load_image(tmp_path / "x.jpg").astype(int) - _smooth()).mean() < 4
+    assert calls == ([0, 3] if api == "top-level" else [])  # silenced while decoding, then restored
+    (tmp_path / "bad.jpg").write_bytes(b"plain text, not an image")
+    with pytest.raises(WsshmError, match="bad.jpg is not a readable image"):
+        load_image(tmp_path / "bad.jpg")
 
 
 def test_pil_images_of_plugin_classes_are_accepted(tmp_path):

@@ -130,7 +130,7 @@ def _decode(data: bytes) -> np.ndarray:
     if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
         # A cut-off PNG: Pillow says so; OpenCV's libpng would print its own line to stderr first.
         return _decode_pil(data)
-    with _quiet_opencv():  # a bad file is reported in our words; OpenCV's log lines would only clutter them
+    with quiet_opencv():  # a bad file is reported in our words; OpenCV's log lines would only clutter them
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     if arr is None:
         return _decode_pil(data)
@@ -147,15 +147,33 @@ _QUIET = {"depth": 0, "saved": None}
 _QUIET_LOCK = threading.Lock()
 
 
-@contextlib.contextmanager
-def _quiet_opencv():
-    """OpenCV's logging off while any thread decodes (a counter, so concurrent decodes restore it once)."""
+def opencv_log_level():
+    """OpenCV's (get, set, silent level) for its log lines, or None where this build has no way to set them.
+
+    Recent builds have ``cv2.utils.logging``; 4.8-4.11 (what pip picks next to numpy < 2) only ``cv2.setLogLevel``.
+    """
     import cv2
 
+    api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if api is not None:
+        return api.getLogLevel, api.setLogLevel, api.LOG_LEVEL_SILENT
+    if hasattr(cv2, "getLogLevel") and hasattr(cv2, "setLogLevel"):
+        return cv2.getLogLevel, cv2.setLogLevel, 0  # 0 = LOG_LEVEL_SILENT in every 4.x build
+    return None
+
+
+@contextlib.contextmanager
+def quiet_opencv():
+    """OpenCV's logging off while any thread is inside (a counter, so concurrent decodes restore it once)."""
+    api = opencv_log_level()
+    if api is None:
+        yield
+        return
+    get_level, set_level, silent = api
     with _QUIET_LOCK:
         if _QUIET["depth"] == 0:
-            _QUIET["saved"] = cv2.utils.logging.getLogLevel()
-            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            _QUIET["saved"] = get_level()
+            set_level(silent)
         _QUIET["depth"] += 1
     try:
         yield
@@ -163,7 +181,7 @@ def _quiet_opencv():
         with _QUIET_LOCK:
             _QUIET["depth"] -= 1
             if _QUIET["depth"] == 0:
-                cv2.utils.logging.setLogLevel(_QUIET["saved"])
+                set_level(_QUIET["saved"])
 
 
 def _register_heif() -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import WriteError, WsshmError, require
 from .images import list_images, load_image, save_image
-from .images import ensure_writable
+from .images import ensure_writable, quiet_opencv
 
 log = logging.getLogger("wsshm_rt")
 
@@ -163,13 +163,8 @@ class CameraSource:
         import cv2
 
         self.path = None
-        level = cv2.utils.logging.getLogLevel()
-        # OpenCV prints backend warnings for a missing camera; our own message says it better.
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-        try:
+        with quiet_opencv():  # OpenCV prints backend warnings for a missing camera; our own message says it better
             self._cap = cv2.VideoCapture(index)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
         if size and self._cap.isOpened():
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
