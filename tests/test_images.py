@@ -63,12 +63,17 @@ def _smooth(h=96, w=72):
     return rgb
 
 
-def test_deep_avif_rotated_avif_and_float_tiff_are_read_as_they_look(tmp_path):
+@pytest.mark.skipif(not cv2.haveImageWriter("x.avif"), reason="this OpenCV build has no AVIF writer")
+def test_deep_avif_is_read_as_it_looks(tmp_path):
     rgb = _smooth()
     # 10-bit AVIF: read at 16-bit scale it came out almost black.
     assert cv2.imwrite(str(tmp_path / "deep.avif"), rgb[:, :, ::-1].astype(np.uint16) * 4,
                        [cv2.IMWRITE_AVIF_DEPTH, 10, cv2.IMWRITE_AVIF_QUALITY, 95])
     assert np.abs(load_image(tmp_path / "deep.avif").astype(int) - rgb).mean() < 4
+
+
+def test_rotated_avif_and_float_tiff_are_read_as_they_look(tmp_path):
+    rgb = _smooth()
     # An AVIF whose orientation says "rotate 90 degrees clockwise" (stored as its rotation box).
     im = Image.fromarray(rgb)
     exif = im.getexif()
@@ -80,7 +85,9 @@ def test_deep_avif_rotated_avif_and_float_tiff_are_read_as_they_look(tmp_path):
     # A float TIFF in [0, 1] is an 8-bit RGB image like any other (it was returned as float and divided again).
     assert cv2.imwrite(str(tmp_path / "float.tif"), rgb[:, :, ::-1].astype(np.float32) / 255)
     got = load_image(tmp_path / "float.tif")
-    assert got.dtype == np.uint8 and np.abs(got.astype(int) - rgb).max() <= 1
+    stored = np.clip(cv2.imread(str(tmp_path / "float.tif"), cv2.IMREAD_UNCHANGED)[:, :, ::-1], 0, 1) * 255
+    # (against the pixels stored: OpenCV before 4.12 writes float TIFFs with errors of up to 3.5 levels)
+    assert got.dtype == np.uint8 and np.abs(got - stored).max() <= 1 and np.abs(got.astype(int) - rgb).max() <= 4
 
 
 def test_a_cut_off_png_is_one_error_and_no_library_noise(tmp_path, capfd):
