@@ -48,7 +48,7 @@ def _colour(name: str) -> str:
 
 
 SHORT = ((re.compile(r"R(\d+) \+ R(\d+) (students, weights averaged|student average|average)"), r"R\1+\2 avg S"),
-         ("seg-only pre-trained", "pre"), ("MLB + matte-mix 0.7 student", "S mix0.7"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
+         (" + its start averaged", " avg start"), ("seg-only pre-trained", "pre"), ("MLB + matte-mix 0.7 student", "S mix0.7"), ("MLB + matte-mix student", "S mix"), ("matte-mix student", "S mix"),
          ("MLB student", "S"), ("student", "S"), ("teacher", "T"), (" + current guided refinement", " +guided'"),
          (" + former guided refinement", " +guided"), (" + guided refinement", " +guided"),
          (" + flip TTA", " +flip"))
