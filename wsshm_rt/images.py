@@ -147,7 +147,7 @@ _QUIET = {"depth": 0, "saved": None}
 _QUIET_LOCK = threading.Lock()
 
 
-def opencv_log_level():
+def _opencv_log_api():
     """OpenCV's (get, set, silent level) for its log lines, or None where this build has no way to set them.
 
     Recent builds have ``cv2.utils.logging``; 4.8-4.11 (what pip picks next to numpy < 2) only ``cv2.setLogLevel``.
@@ -165,7 +165,7 @@ def opencv_log_level():
 @contextlib.contextmanager
 def quiet_opencv():
     """OpenCV's logging off while any thread is inside (a counter, so concurrent decodes restore it once)."""
-    api = opencv_log_level()
+    api = _opencv_log_api()
     if api is None:
         yield
         return

@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WriteError, WsshmError, require
-from .images import list_images, load_image, save_image
-from .images import ensure_writable, quiet_opencv
+from .images import ensure_writable, list_images, load_image, quiet_opencv, save_image
 
 log = logging.getLogger("wsshm_rt")
 
