@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
+from wsshm_rt.images import write_atomic
 from wsshm_rt.metrics import MetricAccumulator, matte_metrics, seg_metrics
 from wsshm_rt.training import data
 
@@ -43,11 +45,8 @@ def main() -> None:
     except ImportError:
         raise SystemExit('this needs MediaPipe\'s legacy solutions API: pip install mediapipe==0.10.14 "numpy<2"')
 
-    def pick(pairs):
-        return pairs if args.split == "all" else data.split(pairs, args.val_fraction, args.seed)[args.split == "val"]
-
-    seg = pick(data.find_pairs(args.seg, "segmentation"))
-    matte = pick(data.find_pairs(args.matte, "matte"))
+    seg = data.select_split(data.find_pairs(args.seg, "segmentation"), args.split, args.val_fraction, args.seed)
+    matte = data.select_split(data.find_pairs(args.matte, "matte"), args.split, args.val_fraction, args.seed)
     bgs = data.find_backgrounds(args.backgrounds)
     photos, composites = MetricAccumulator(), MetricAccumulator()
     with SelfieSegmentation(model_selection=MODELS[args.model]) as net:
@@ -67,8 +66,7 @@ def main() -> None:
     print(f"IoU {p['iou']:.4f}  far MSE {p['mse_far'] * 1e3:.2f}e-3  |  whole MSE {c['mse'] * 1e3:.2f}e-3  "
           f"boundary MSE {c['mse_boundary'] * 1e3:.2f}e-3  SAD {c['sad']:.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_atomic(Path(args.json), json.dumps(result, indent=2).encode())
 
 
 if __name__ == "__main__":

@@ -142,6 +142,11 @@ def split(pairs: list, val_fraction: float, seed: int) -> tuple[list, list]:
     return [p for p in pairs if p.image not in val], [p for p in pairs if p.image in val]
 
 
+def select_split(pairs: list, which: str, val_fraction: float, seed: int) -> list:
+    """The pairs of one side of ``split`` ("train" or "val"), or all of them ("all"): what eval --split scores."""
+    return list(pairs) if which == "all" else split(pairs, val_fraction, seed)[which == "val"]
+
+
 def subset(items: list, limit: int, seed: int) -> list:
     """A seeded subset of ``limit`` items in their original order (``limit`` <= 0: all)."""
     if limit <= 0 or limit >= len(items):

@@ -110,8 +110,7 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
                          "(--kind photo scores real photos with their alpha as they are)")
     check_choice("split", split, ("all", "val", "train"))
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
-    if split != "all":
-        pairs = data.split(pairs, val_fraction, seed)[split == "val"]
+    pairs = data.select_split(pairs, split, val_fraction, seed)
     pairs = data.subset(pairs, limit, seed)
     bgs = data.find_backgrounds(backgrounds) if kind == "matte" else []
     if weights is None or Path(weights).suffix.lower() in MATTER_SUFFIXES:
