@@ -228,3 +228,51 @@ def test_matte_mix_holds_both_kinds_with_the_same_keys(tiny_data):
     assert soft.any()  # a composite keeps its soft alpha as the target
     assert np.array_equal(comp["true_seg"], (comp["true_pha"] > 0.5).astype(np.float32))
     assert np.array_equal(half[keys[5]]["src"], half[keys[5]]["src"])  # keyed: the same key, the same sample
+
+
+def _weights_with_split(tiny_weights, tmp_path, **split):
+    from wsshm_rt.weights import load_weights, save_weights
+
+    state, meta = load_weights(tiny_weights)
+    return save_weights(state, tmp_path / "w.safetensors", {**meta, **{k: str(v) for k, v in split.items()}})
+
+
+def test_a_run_warns_when_its_init_was_trained_on_another_split(tiny_data, tiny_weights, tmp_path, capsys):
+    # Continuing a model on a split drawn with another seed puts its training images among the held-out ones.
+    torch = pytest.importorskip("torch")
+    from wsshm_rt.training.checkpoint import weights_metadata
+    from wsshm_rt.training.config import resolve_config
+    from wsshm_rt.training.stages import build_student, build_teacher
+
+    init = _weights_with_split(tiny_weights, tmp_path, split_seed=0, val_fraction=0.1)
+
+    def build(build_fn, stage, **kw):
+        cfg = resolve_config(stage, overrides={"seg": str(tiny_data["seg"]), "matte": str(tiny_data["matte"]),
+                                               "backgrounds": str(tiny_data["bg"]), **kw})
+        stage_ = build_fn(cfg, torch.device("cpu"))
+        return cfg, stage_, capsys.readouterr().err
+
+    cfg, stage, err = build(build_teacher, "teacher", init=str(init), seed=2)
+    assert "trained on the split of seed 0" in err and "--split-seed 0 --val-fraction 0.1" in err
+    # What a run writes records its own split, so the next run (or eval) can check it.
+    meta = weights_metadata(stage.model, cfg, 1)
+    assert (meta["split_seed"], meta["val_fraction"]) == ("2", "0.1")
+    assert build(build_teacher, "teacher", init=str(init), seed=2, split_seed=0)[2] == ""
+    assert "seed 0" in build(build_teacher, "teacher", init=str(init), val_fraction=0.2)[2]
+    # The student's teacher is checked too, once (it is also the student's start when there is no --init).
+    err = build(build_student, "student", teacher=str(init), seed=3)[2]
+    assert err.count("trained on the split of seed 0") == 1 and "--teacher" in err
+    assert build(build_teacher, "teacher", init=str(tiny_weights), seed=2)[2] == ""  # weights that do not say
+
+
+def test_eval_of_a_split_warns_when_the_weights_trained_on_another(tiny_data, tiny_weights, tmp_path, capsys):
+    pytest.importorskip("torch")
+    from wsshm_rt.training.evaluate import run_eval
+
+    w = _weights_with_split(tiny_weights, tmp_path, split_seed=1, val_fraction=0.25)
+    run_eval(w, tiny_data["seg"], short_side=64, split="val", seed=0, val_fraction=0.25, device="cpu")
+    err = capsys.readouterr().err
+    assert "trained on the split of seed 1" in err and "pass --seed 1 --val-fraction 0.25" in err
+    run_eval(w, tiny_data["seg"], short_side=64, split="val", seed=1, val_fraction=0.25, device="cpu")
+    run_eval(w, tiny_data["seg"], short_side=64, split="all", seed=0, device="cpu")
+    assert capsys.readouterr().err == ""

@@ -19,14 +19,16 @@ from ..errors import WsshmError
 from ..images import write_atomic
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..weights import load_weights, make_metadata, save_weights
+from .config import data_seed
 
 STATE_FILE = "state.pt"
 
 
 def weights_metadata(model, cfg, step: int) -> dict[str, str]:
     # short_side: the inference size this model was validated at, which Matter uses unless told otherwise.
+    # split_seed/val_fraction: which images it held out, so a later run or eval can keep to them (data.split_mismatch).
     return make_metadata(model.arch_name, IMAGENET_MEAN, IMAGENET_STD, stage=cfg.stage, step=step,
-                         short_side=cfg.val_short_side)
+                         short_side=cfg.val_short_side, split_seed=data_seed(cfg), val_fraction=cfg.val_fraction)
 
 
 def save_model(model, path, cfg, step: int) -> Path:

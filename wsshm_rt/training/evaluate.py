@@ -118,8 +118,12 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
 
         matter = Matter(weights, device=device, short_side=short_side, refine=refine, tta=tta)
         name, short_side, engine = matter.model_path.name, matter.short_side, matter.info
+        _check_split(lambda: matter.metadata, split, seed, val_fraction, name)
         metrics = _score(matter.predict, kind, pairs, bgs, seed)
     else:
+        from ..weights import read_metadata, resolve_weights_path
+
+        _check_split(lambda: read_metadata(resolve_weights_path(weights)), split, seed, val_fraction, weights)
         name, short_side, engine, metrics = _score_weights(weights, kind, pairs, bgs, short_side, device, seed,
                                                            refine, tta)
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
@@ -131,6 +135,13 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
 
 
 MATTER_SUFFIXES = (".onnx", ".engine", ".plan")
+
+
+def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> None:
+    """Warn when scoring one side of a split that the model (``metadata()``) was not trained on; never for 'all'."""
+    msg = split != "all" and data.split_mismatch(metadata(), seed, val_fraction, str(name))
+    if msg:
+        data.warn(msg.replace("--split-seed", "--seed"))
 
 
 def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta):

@@ -106,16 +106,19 @@ def _bad_weights(path, what):
     raise WsshmError(f"{what} {path} does not name its architecture; is it a wsshm-rt weights file?")
 
 
-def _model(name: str, init: str, device) -> torch.nn.Module:
+def _model(name: str, init: str, device, cfg, what: str = "--init", check_split: bool = True) -> torch.nn.Module:
     model = create_model(name)
     if init:
-        load_model_weights(model, init, "--init")
+        meta = load_model_weights(model, init, what)
+        msg = check_split and data.split_mismatch(meta, data_seed(cfg), cfg.val_fraction, f"{what} {init}")
+        if msg:
+            data.warn(msg)
     return model.to(device)
 
 
 def build_pretrain(cfg, device) -> Stage:
     train, val = _seg_split(cfg)
-    model = _model(cfg.model or "r101", cfg.init, device)
+    model = _model(cfg.model or "r101", cfg.init, device, cfg)
     return Stage(model, data.SegDataset(train, cfg), pretrain_step, [ValSet("val_seg", "seg", _limit(val, cfg))],
                  "val_seg/mse_far")
 
@@ -123,7 +126,7 @@ def build_pretrain(cfg, device) -> Stage:
 def build_teacher(cfg, device) -> Stage:
     train, val, bgs = _matte_split(cfg)
     name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")
-    model = _model(name, cfg.init, device)
+    model = _model(name, cfg.init, device, cfg)
     return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
                  [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], "val_matte/mse")
 
@@ -133,10 +136,11 @@ def build_student(cfg, device) -> Stage:
         raise WsshmError("the student stage needs the teacher's weights: pass --teacher runs/teacher/last")
     train, val = _seg_split(cfg)
     t_arch = _arch_of(cfg.teacher, "--teacher")
-    teacher = freeze(_model(t_arch, cfg.teacher, device))  # made after .to(device), never wrapped by DDP
+    # Made after .to(device), never wrapped by DDP.
+    teacher = freeze(_model(t_arch, cfg.teacher, device, cfg, "--teacher"))
     name = cfg.model or t_arch
     # A student of the teacher's architecture starts from the teacher (METHOD.md leaves this open: our choice).
-    model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device)
+    model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device, cfg, check_split=bool(cfg.init))
     val_sets = [ValSet("val_seg", "seg", _limit(val, cfg))]
     train_set = data.SegDataset(train, cfg, two_views=True)
     if cfg.matte_mix > 0 and not (cfg.matte and cfg.backgrounds):
