@@ -639,7 +639,7 @@ def test_cli_video_refine_option(clips, tmp_path, capsys):
 
 
 def test_cli_video_infers_at_the_models_recommended_size_by_default(clips, tmp_path):
-    """Without --short-side, `video` runs the model at the size stored in its metadata (288 for the bundled
+    """Without --short-side, `video` runs the model at the size stored in its metadata (320 for the bundled
     model), as `predict` does, not at a fixed size the model was never validated at."""
     from wsshm_rt.cli import main
     from wsshm_rt.images import load_image
