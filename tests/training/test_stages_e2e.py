@@ -117,10 +117,7 @@ def test_eval_scores_an_exported_onnx_as_its_weights_and_defaults_to_the_bundled
     for key in ("iou", "mse", "mse_far"):
         assert onnx_r[key] == pytest.approx(torch_r[key], rel=1e-3, abs=1e-5), key
     # No model: the bundled one, at its own recommended size.
-    from wsshm_rt import Matter
-
-    recommended = int(Matter().metadata["short_side"])  # the bundled file's own size (320), not eval's 512 fallback
-    assert bundled["weights"] == "wsshm-r18-0.5.onnx" and bundled["short_side"] == recommended != 512
+    assert bundled["weights"] == "wsshm-r18-0.5.onnx" and bundled["short_side"] == 320
     assert bundled["iou"] != pytest.approx(torch_r["iou"], abs=1e-6)
 
 
