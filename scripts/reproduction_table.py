@@ -24,7 +24,7 @@ COLUMNS = [("seg", "iou", "IoU (photos) ↑", 1), ("seg", "mse_far", "far MSE x1
 
 def score(weights: Path, data: Path, short_side: int | None, refine: str = "none", tta: str = "none") -> dict:
     """The network's own output by default (refine="none", tta="none"); refine="guided" with tta="flip": the alpha
-    as Matter.predict returns it."""
+    as Matter.predict returns it with tta="flip" (its default until 2026-11-27)."""
     seg, _ = run_eval(weights, data / "portrait-seg/train", kind="seg", split="val", short_side=short_side,
                       refine=refine, tta=tta)
     matte, _ = run_eval(weights, data / "portrait-matte/train", data / "backgrounds/train", kind="matte",
@@ -93,7 +93,8 @@ def main() -> None:
     ap.add_argument("--row", action="append", default=[], metavar="LABEL=WEIGHTS",
                     help="Score these weights files under these labels instead of the three stages of --runs.")
     ap.add_argument("--guided-row", action="append", default=[], metavar="LABEL=WEIGHTS",
-                    help="As --row, scored as Matter.predict returns it: guided refinement and flip TTA.")
+                    help="As --row, scored with guided refinement and flip TTA, as Matter.predict returned it "
+                         "by default until 2026-11-27 (tta=\"flip\"; the rows compare across rounds).")
     ap.add_argument("--append", action="store_true", help="Keep the rows already in <out>.json; add these.")
     args = ap.parse_args()
     if args.row or args.guided_row:

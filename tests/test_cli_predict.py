@@ -189,7 +189,7 @@ def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
         "cannot write to output folder": ("predict", good, "-o", tmp_path / "blocker" / "out", *m),
         "refine must be guided or none, not 'sharp'": ("predict", good, "-o", tmp_path / "o", *m, "--refine",
                                                         "sharp"),
-        "tta must be flip or none, not 'yes'": ("predict", good, "-o", tmp_path / "o", *m, "--tta", "yes"),
+        "tta must be flip+scale, flip or none, not 'yes'": ("predict", good, "-o", tmp_path / "o", *m, "--tta", "yes"),
     }
     for expected, args in cases.items():
         line = _one_line_error(wsshm(*args))

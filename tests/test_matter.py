@@ -220,19 +220,73 @@ def test_flip_tta_averages_the_image_and_its_mirror(tiny_onnx, matter, portrait)
     b = one.engine.run(preprocess.to_network(small[:, ::-1].copy())[None])[0, 0]
     th, tw = geom.resized_hw
     expected = preprocess.restore((a[:th, :tw] + b[:th, :tw][:, ::-1]) / 2, geom)
-    flip = matter.predict(rgb, refine="none")
+    flip = matter.predict(rgb, refine="none", tta="flip")
     assert np.allclose(flip, expected, atol=1e-6) and flip.dtype == np.float32
     assert np.allclose(one.predict(rgb, tta="flip"), flip, atol=1e-6)
     mirror = np.ascontiguousarray(rgb[:, ::-1])
     for refine in ("none", "guided"):
-        assert np.abs(matter.predict(mirror, refine=refine) - matter.predict(rgb, refine=refine)[:, ::-1]).max() < 1e-5
+        a, b = (matter.predict(x, refine=refine, tta="flip") for x in (mirror, rgb))
+        assert np.abs(a - b[:, ::-1]).max() < 1e-5
     single = np.abs(one.predict(mirror) - one.predict(rgb)[:, ::-1]).max()
     assert single > 1e-3, single  # the untrained network alone is not mirror-symmetric
     for bad in ("hflip", ""):
-        with pytest.raises(WsshmError, match="tta must be flip or none"):
+        with pytest.raises(WsshmError, match=r"tta must be flip\+scale, flip or none"):
             Matter(tiny_onnx, tta=bad)
-    with pytest.raises(WsshmError, match="tta must be flip or none, not 'Flip'"):
+    with pytest.raises(WsshmError, match=r"tta must be flip\+scale, flip or none, not 'Flip'"):
         matter.predict(rgb, tta="Flip")
+
+
+def test_merge_scale_averages_where_the_two_sizes_agree_and_keeps_the_base_elsewhere():
+    from wsshm_rt.preprocess import SCALE_AGREE, merge_scale
+
+    base = np.zeros((300, 300), np.float32)
+    base[:, 150:] = 1.0
+    large = base.copy()
+    large[:, 140:150] = 0.2  # a soft edge the larger pass sees: within SCALE_AGREE of the base, averaged in
+    large[:100, :60] = 0.9  # a blob the larger pass alone sees: far from the base, left out
+    out = merge_scale(base, large.copy())
+    assert np.array_equal(merge_scale(base, large.copy(), rows=7), out)  # row by row (memory), the same result
+    assert 0.2 > SCALE_AGREE / 2 and 0.9 > SCALE_AGREE
+    assert np.allclose(out[150:, 142:148], 0.1, atol=1e-3)  # the mean of 0 and 0.2
+    assert np.abs(out[:80, :40]).max() < 1e-3  # the blob, well inside: the base's 0
+    assert np.array_equal(out[150:, 200:], base[150:, 200:])  # both 1: unchanged
+    assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_flip_scale_tta_adds_a_larger_pass_to_flip(tiny_onnx, matter, portrait):
+    """tta="flip+scale" (the default): the flip pass at short_side and one pass at 1.4x it, merged by
+    ``merge_scale``. A stream of such a session flips: its frames are already downscaled."""
+    from wsshm_rt import preprocess
+
+    rgb = portrait[0]
+    assert preprocess.scale_side(64) == 90 and preprocess.scale_side(320) == 448
+    large = Matter(tiny_onnx, short_side=90, threads=1, tta="none")
+    for refine in ("none", "guided"):
+        both = matter.predict(rgb, refine=refine)
+        flip = matter.predict(rgb, refine=refine, tta="flip")
+        assert np.array_equal(both, preprocess.merge_scale(flip, large.predict(rgb, refine=refine)))
+        assert np.abs(both - flip).max() > 1e-3
+    batch = matter.predict_batch([rgb, rgb[:50, :40]])
+    assert np.abs(batch[0] - matter.predict(rgb)).max() < 1e-5 and batch[1].shape == (50, 40)
+    frames = Matter(tiny_onnx, short_side=64, threads=1, tta="flip").stream(smooth=False)
+    assert np.array_equal(matter.stream(smooth=False)(rgb), frames(rgb))
+
+
+def test_torch_evaluator_scores_flip_scale_as_matter_returns_it(tiny_weights, tiny_onnx, portrait):
+    """``wsshm-rt eval --weights W --tta flip+scale`` (PyTorch) scores the alpha Matter(tta="flip+scale") returns."""
+    import torch
+
+    from wsshm_rt.models import create_model
+    from wsshm_rt.training.evaluate import predict_alpha
+    from wsshm_rt.weights import load_weights
+
+    state, meta = load_weights(tiny_weights)
+    model = create_model(meta["architecture"]).eval()
+    model.load_state_dict(state)
+    rgb = portrait[0]
+    ours = predict_alpha(model, rgb, torch.device("cpu"), 64, "guided", "flip+scale")
+    assert np.abs(ours - Matter(tiny_onnx, short_side=64, threads=1, tta="flip+scale").predict(rgb)).max() < 1e-4
+    assert np.abs(ours - predict_alpha(model, rgb, torch.device("cpu"), 64, "guided", "flip")).max() > 1e-3
 
 
 def test_refine_option_of_the_session_and_of_a_call(tiny_onnx, matter, portrait):
@@ -242,7 +296,7 @@ def test_refine_option_of_the_session_and_of_a_call(tiny_onnx, matter, portrait)
     raw = Matter(tiny_onnx, short_side=64, threads=1, refine="none", tta="none")
     plain = raw.predict(rgb)
     assert np.array_equal(matter.predict(rgb, refine="none", tta="none"), plain)
-    assert np.array_equal(raw.predict(rgb, refine="guided", tta="flip"), matter.predict(rgb))
+    assert np.array_equal(raw.predict(rgb, refine="guided", tta="flip+scale"), matter.predict(rgb))  # the defaults
     assert not np.allclose(matter.predict(rgb, tta="none"), plain, atol=1e-3)
     # refine="none" is the engine's output, plainly resized.
     x, geom = preprocess.prepare(rgb, 64)

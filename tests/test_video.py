@@ -636,6 +636,10 @@ def test_cli_video_refine_option(clips, tmp_path, capsys):
         main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "bad"), "--refine", "strong"])
     assert exc.value.code == 2 and "refine must be guided or none, not 'strong'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as exc:  # predict's default: its larger pass would see only downscaled frames
+        main(["video", str(clips / "clip.mp4"), "-o", str(tmp_path / "bad"), "--tta", "flip+scale"])
+    assert exc.value.code == 2 and "tta must be none or flip, not 'flip+scale'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_cli_video_infers_at_the_models_recommended_size_by_default(clips, tmp_path):

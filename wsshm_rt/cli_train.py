@@ -83,8 +83,9 @@ def eval_command(
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
     refine: str = typer.Option("guided", "--refine", help="guided: score the alpha as Matter.predict returns it "
                                "(guided refinement); none: the network's output, plainly resized."),
-    tta: str = typer.Option("flip", "--tta", help="flip: score the alpha as Matter.predict returns it (the image "
-                            "and its mirror image, averaged); none: one network pass."),
+    tta: str = typer.Option("flip+scale", "--tta", help="flip+scale: score the alpha as Matter.predict returns it "
+                            "(the image, its mirror image and the image at 1.4x the size, merged); flip: the image "
+                            "and its mirror image, averaged; none: one network pass."),
 ):
     """Score a model on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval

@@ -11,12 +11,15 @@ import typer
 
 REFINE_HELP = ("guided: bring the alpha to the frame's size with a colour guided filter that follows its edges "
                "(as predict does); none: a light edge-aware upsampling only.")
-TTA_HELP = ("none: one network pass per frame (real time); flip: also the mirrored frame, averaged (as predict does "
-            "by default: better masks, twice the network's time).")
+TTA_HELP = ("none: one network pass per frame (real time); flip: also the mirrored frame, averaged (better masks, "
+            "twice the network's time).")
 
 
 def _matter(model, engine, device, short_side, threads, refine="guided", tta="none"):
+    from .errors import check_choice
     from .matter import Matter
+
+    check_choice("tta", tta, ("none", "flip"))  # flip+scale is for still images (FrameMatter)
 
     return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine,
                   tta=tta)

@@ -15,7 +15,8 @@ class MissingDependency(WsshmError):
 
 
 def check_choice(name: str, value, choices) -> str:
-    """``value`` if it is one of ``choices``, else a WsshmError naming them all: "tta must be flip or none, not 'x'"."""
+    """``value`` if it is one of ``choices``, else a WsshmError naming them all: "refine must be guided or none,
+    not 'x'"."""
     if value not in choices:
         names = list(choices)
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"

@@ -66,6 +66,8 @@ class FrameMatter:
 
     def __init__(self, matter, smooth: bool = False, strength: float = 0.7):
         self.matter = matter
+        # flip+scale's larger pass would only see the frame already downscaled: a stream of such a session flips.
+        self.tta = "flip" if matter.tta == "flip+scale" else matter.tta
         self.smoother = MotionGatedSmoother(strength) if smooth else None
 
     def __call__(self, frame, channels: str = "RGB") -> np.ndarray:
@@ -89,7 +91,7 @@ class FrameMatter:
         th, tw = target_size(height, width, self.matter.short_side, self.matter.max_long_side)
         upscale = th * tw >= height * width  # a frame already at (or below) the inference size is used as is
         small = rgb if upscale else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
-        return small, self.matter.predict(small, refine="none")
+        return small, self.matter.predict(small, refine="none", tta=self.tta)
 
     def finish(self, rgb: np.ndarray, small: np.ndarray, alpha: np.ndarray):
         """Smoothing (stateful: frames in order), then the Matter's guided refinement (or, with refine="none", a

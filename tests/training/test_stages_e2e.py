@@ -174,8 +174,8 @@ def test_eval_scores_real_photos_as_they_are(runs, tmp_path):
     model = create_model(meta["architecture"]).eval()
     model.load_state_dict(state)
     results = {}
-    # guided + flip: as Matter.predict returns the alpha (the defaults); none + none: the network's own output.
-    for refine, tta in (("guided", "flip"), ("none", "none")):
+    # guided + flip+scale: as Matter.predict returns the alpha (the defaults); none + none: the network's own output.
+    for refine, tta in (("guided", "flip+scale"), ("none", "none")):
         out = tmp_path / f"photo-{refine}.json"
         cli("eval", "--weights", str(runs / "student" / "last"), "--data", str(root), "--json", str(out),
             "--short-side", "64", "--device", "cpu", *(["--refine", refine, "--tta", tta] if refine == "none" else []))

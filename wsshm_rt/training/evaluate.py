@@ -16,7 +16,8 @@ import torch
 from .. import __version__
 from ..errors import WsshmError, check_choice
 from ..images import write_atomic
-from ..preprocess import check_tta, merge_flip, mirrored, resize_for_inference, restore, to_network
+from ..preprocess import (check_tta, merge_flip, merge_scale, mirrored, resize_for_inference, restore, scale_side,
+                          to_network)
 from ..video_filters import check_refine, refine_settings
 from ..weights import check_short_side
 from . import data
@@ -26,16 +27,21 @@ from . import data
 def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none",
                   tta: str = "none") -> np.ndarray:
     """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine and tta as in ``Matter``."""
-    small, geom = resize_for_inference(rgb, short_side)
+    guided, mode = check_refine(refine) == "guided", check_tta(tta)
 
     def run(image):
         pha, _ = model(torch.from_numpy(to_network(image))[None].to(device))
         return pha[0, 0].float().cpu().numpy()
 
-    alpha = run(small)
-    if check_tta(tta) == "flip":
-        alpha = merge_flip(alpha, run(mirrored(small)), geom)
-    return restore(alpha, geom, *((rgb, small) if check_refine(refine) == "guided" else ()))
+    def at(side: int, flip: bool) -> np.ndarray:
+        small, geom = resize_for_inference(rgb, side)
+        alpha = run(small)
+        if flip:
+            alpha = merge_flip(alpha, run(mirrored(small)), geom)
+        return restore(alpha, geom, *((rgb, small) if guided else ()))
+
+    alpha = at(short_side, mode != "none")
+    return merge_scale(alpha, at(scale_side(short_side), False)) if mode == "flip+scale" else alpha
 
 
 def score_seg(predict, pairs) -> dict:
@@ -87,7 +93,7 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
 
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
-             val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip") -> tuple[dict, str]:
+             val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip+scale") -> tuple[dict, str]:
     """Evaluate a model on a folder; returns (metrics, printable table) and writes JSON if asked.
 
     ``weights``: trained weights (a ``.safetensors`` file or a run folder's ``best``/``last``), scored with PyTorch;
@@ -95,7 +101,7 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     quantised model is scored as an app runs it); None: the bundled default model, as ``Matter()`` runs it.
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
-    refine="guided" and tta="flip" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
+    refine="guided" and tta="flip+scale" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
     tta="none" the network's own output.
     """
     check_refine(refine), check_tta(tta)
