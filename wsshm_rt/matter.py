@@ -99,21 +99,8 @@ class Matter:
         rgbs = [load_image(im, channels) for im in images]
         if not rgbs:
             return []
-        out = self._predict_at(rgbs, self.short_side, mode != "none", guided)
-        if mode == "flip+scale":
-            large = self._predict_at(rgbs, preprocess.scale_side(self.short_side), False, guided)
-            out = [preprocess.merge_scale(a, b) for a, b in zip(out, large)]
-        return out
-
-    def _predict_at(self, rgbs, short_side: int, flip: bool, guided: bool) -> list[np.ndarray]:
-        """Alphas at the images' sizes from the network run at ``short_side`` (and on the mirrored images)."""
-        sized = [preprocess.resize_for_inference(rgb, short_side, self.max_long_side) for rgb in rgbs]
-        alphas = [a[0] for a in self._run([small for small, _ in sized])]
-        if flip:
-            mirrored = self._run([preprocess.mirrored(small) for small, _ in sized])
-            alphas = [preprocess.merge_flip(a, m[0], geom) for a, m, (_, geom) in zip(alphas, mirrored, sized)]
-        return [preprocess.restore(alpha, geom, *((rgb, small) if guided else ()))
-                for alpha, (small, geom), rgb in zip(alphas, sized, rgbs)]
+        return preprocess.tta_alphas(lambda smalls: [a[0] for a in self._run(smalls)], rgbs, self.short_side, mode,
+                                     guided, self.max_long_side)
 
     def _run(self, smalls: list[np.ndarray]) -> list[np.ndarray]:
         """Images at the inference size -> the engine's alphas, each Shape(1, H', W') padded to a multiple of 32.

@@ -154,3 +154,27 @@ def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
     if (oh, ow) != (th, tw):
         a = cv2.resize(a, (ow, oh), interpolation=cv2.INTER_LINEAR)
     return np.clip(a, 0.0, 1.0, out=a)
+
+
+def tta_alphas(run, rgbs: list[np.ndarray], short_side: int, tta: str, guided: bool,
+               max_long_side: int | None = 2048) -> list[np.ndarray]:
+    """Alphas at the images' sizes with test-time augmentation ``tta``: what ``Matter.predict_batch`` returns, and
+    what ``wsshm-rt eval`` scores for torch weights.
+
+    run: images at an inference size -> the network's alphas, each Shape(H', W') padded to a multiple of 32.
+    guided: bring each alpha back with the guided refinement (``restore`` with the image as guide).
+    """
+    def at(side: int, flip: bool) -> list[np.ndarray]:
+        sized = [resize_for_inference(rgb, side, max_long_side) for rgb in rgbs]
+        alphas = run([small for small, _ in sized])
+        if flip:
+            flipped = run([mirrored(small) for small, _ in sized])
+            alphas = [merge_flip(a, m, geom) for a, m, (_, geom) in zip(alphas, flipped, sized)]
+        return [restore(alpha, geom, *((rgb, small) if guided else ()))
+                for alpha, (small, geom), rgb in zip(alphas, sized, rgbs)]
+
+    tta = check_tta(tta)
+    out = at(short_side, tta != "none")
+    if tta == "flip+scale":
+        out = [merge_scale(a, b) for a, b in zip(out, at(scale_side(short_side), False))]
+    return out

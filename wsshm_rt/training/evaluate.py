@@ -16,8 +16,7 @@ import torch
 from .. import __version__
 from ..errors import WsshmError, check_choice
 from ..images import write_atomic
-from ..preprocess import (check_tta, merge_flip, merge_scale, mirrored, resize_for_inference, restore, scale_side,
-                          to_network)
+from ..preprocess import check_tta, to_network, tta_alphas
 from ..video_filters import check_refine, refine_settings
 from ..weights import check_short_side
 from . import data
@@ -27,21 +26,14 @@ from . import data
 def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine: str = "none",
                   tta: str = "none") -> np.ndarray:
     """uint8 RGB Shape(H, W, 3) -> alpha float32 Shape(H, W) at the original size; refine and tta as in ``Matter``."""
-    guided, mode = check_refine(refine) == "guided", check_tta(tta)
+    def run(images):
+        alphas = []
+        for image in images:
+            pha, _ = model(torch.from_numpy(to_network(image))[None].to(device))
+            alphas.append(pha[0, 0].float().cpu().numpy())
+        return alphas
 
-    def run(image):
-        pha, _ = model(torch.from_numpy(to_network(image))[None].to(device))
-        return pha[0, 0].float().cpu().numpy()
-
-    def at(side: int, flip: bool) -> np.ndarray:
-        small, geom = resize_for_inference(rgb, side)
-        alpha = run(small)
-        if flip:
-            alpha = merge_flip(alpha, run(mirrored(small)), geom)
-        return restore(alpha, geom, *((rgb, small) if guided else ()))
-
-    alpha = at(short_side, mode != "none")
-    return merge_scale(alpha, at(scale_side(short_side), False)) if mode == "flip+scale" else alpha
+    return tta_alphas(run, [rgb], short_side, tta, check_refine(refine) == "guided")[0]
 
 
 def score_seg(predict, pairs) -> dict:
