@@ -73,6 +73,9 @@ def prepare(rgb: np.ndarray, short_side: int = 512, multiple: int = 32, mean=IMA
 
 
 TTA_MODES = ("flip+scale", "flip", "none")
+# The modes a video frame takes: frames are downscaled before the network, so flip+scale's larger pass would see no
+# more detail (``video``/``webcam`` refuse it; a stream of a flip+scale session flips, ``frame_tta``).
+FRAME_TTA_MODES = ("none", "flip")
 
 # tta="flip+scale": a third pass at SCALE_FACTOR x the inference size, averaged in (weight SCALE_WEIGHT) only where
 # it agrees with the flip pass to within SCALE_AGREE. Chosen on the held-out split with the round-14 model
@@ -85,6 +88,11 @@ SCALE_WEIGHT = 0.5
 
 def check_tta(tta: str) -> str:
     return check_choice("tta", tta, TTA_MODES)
+
+
+def frame_tta(tta: str) -> str:
+    """The mode a stream of a session with test-time augmentation ``tta`` runs on its frames."""
+    return tta if tta in FRAME_TTA_MODES else "flip"
 
 
 def scale_side(short_side: int) -> int:

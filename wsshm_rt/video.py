@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import WsshmError
 from .images import load_image
-from .preprocess import target_size
+from .preprocess import frame_tta, target_size
 from .video_filters import GUIDED_EPS, GUIDED_RADIUS, MotionGatedSmoother, dtssd, grey, guided_refine, guided_upsample
 from .video_io import Frame, check_output, open_sink, open_source
 from .video_window import Controls, PreviewWindow, check_gui
@@ -66,8 +66,7 @@ class FrameMatter:
 
     def __init__(self, matter, smooth: bool = False, strength: float = 0.7):
         self.matter = matter
-        # flip+scale's larger pass would only see the frame already downscaled: a stream of such a session flips.
-        self.tta = "flip" if matter.tta == "flip+scale" else matter.tta
+        self.tta = frame_tta(matter.tta)  # flip+scale's larger pass would only see the frame already downscaled
         self.smoother = MotionGatedSmoother(strength) if smooth else None
 
     def __call__(self, frame, channels: str = "RGB") -> np.ndarray:
