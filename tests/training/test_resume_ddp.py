@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -68,16 +69,28 @@ def test_sigkill_then_resume_equals_uninterrupted(tiny_data, teacher_weights, tm
     assert [r["step"] for r in rows if r["kind"] == "train"] == list(range(1, 13))  # records the killed run wrote past its checkpoint were dropped
 
 
+# torchrun's own networking, not this project's code: a busy or DNS-less CI host can fail it (seen once in CI, with
+# its stderr not kept). Such a failure is retried once; any other failure fails the test at once.
+TRANSPORT = re.compile(r"Connection (reset|refused|closed)|Address already in use|Rendezvous\w*Error|Socket ?Timeout|"
+                       r"DistNetworkError|failed to listen|Name or service not known|getaddrinfo|Temporary failure in")
+
+
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
                     reason="torchrun is not installed beside this python")
 def test_torchrun_two_cpu_ranks_stay_identical(tiny_data, tmp_path):
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    out = tmp_path / "ddp"
-    cmd = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "wsshm_rt", "train", "pretrain", "--seg",
-           str(tiny_data["seg"]), "--model", "r18-0.5", "--out", str(out), "--iters", "3", "--save-every", "3",
-           *TINY]
-    cmd[cmd.index("--batch-size") + 1] = "4"  # 2 per rank
-    subprocess.run(cmd, env=ENV, check=True, capture_output=True, timeout=300)
+    # Everything on loopback: without --local-addr the workers reach the store through the host's FQDN (a DNS lookup).
+    env = {**ENV, "GLOO_SOCKET_IFNAME": "lo"} if Path("/sys/class/net/lo").exists() else ENV
+    for attempt in (1, 2):
+        out = tmp_path / f"ddp{attempt}"
+        cmd = [torchrun, "--standalone", "--local-addr", "127.0.0.1", "--nproc_per_node=2", "-m", "wsshm_rt", "train",
+               "pretrain", "--seg", str(tiny_data["seg"]), "--model", "r18-0.5", "--out", str(out), "--iters", "3",
+               "--save-every", "3", *TINY]
+        cmd[cmd.index("--batch-size") + 1] = "4"  # 2 per rank
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        if run.returncode == 0 or attempt == 2 or not TRANSPORT.search(run.stderr):
+            break
+    assert run.returncode == 0, f"torchrun exited {run.returncode}:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
     digests = json.loads((out / "summary.json").read_text())["replica_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
     assert (out / "last.safetensors").is_file()
