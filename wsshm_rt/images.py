@@ -12,104 +12,63 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import WriteError, WsshmError, require
+from .errors import WriteError, WsshmError, WsshmTypeError, require
+from .image_bytes import MAX_FILE_BYTES, MAX_PIXELS, check_pixels, header_size, read_path, read_stream
+from .pixels import array_to_rgb, check_channels, pil_pixels, pil_to_rgb, to_uint8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 # ISO-BMFF brands of HEIF stills (iPhone photos); AVIF ("avif", "avis") is read by Pillow itself.
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 MIN_SIDE = 8
-# Large photos are legitimate input (we downscale before inference); only refuse absurd sizes.
-MAX_PIXELS = 20000 * 20000
 
 
-def load_image(src, channels: str = "RGB") -> np.ndarray:
+def load_image(src, channels: str = "RGB", name: str = "image") -> np.ndarray:
     """Return ``src`` (path, PIL image, numpy array, encoded bytes or a binary file object) as uint8 RGB,
     Shape(H, W, 3).
 
     Grayscale, RGBA, 16-bit and float inputs are converted; EXIF orientation is applied for files and bytes.
-    ``channels`` says how a 3/4-channel numpy array is ordered ("RGB" or "BGR", e.g. from OpenCV).
+    ``channels`` says how a 3/4-channel numpy array is ordered ("RGB" or "BGR", e.g. from OpenCV). Files and
+    encoded bytes are read within bounds (``image_bytes``); ``name`` is what an error calls an input that is not a
+    path (the argument's name, e.g. "images[2]").
     """
+    check_channels(channels)
     if isinstance(src, (str, os.PathLike)):
-        rgb = _read_file(Path(src))
+        rgb = _decode_named(read_path(Path(src)), str(src))
     elif isinstance(src, np.ndarray):
+        if src.ndim >= 2:
+            check_pixels(name, src.shape[1], src.shape[0])
         rgb = array_to_rgb(src, channels)
     elif _is_pil(src):
-        rgb = _pil_to_rgb(src)
-    elif isinstance(src, (bytes, bytearray, memoryview)) or callable(getattr(src, "read", None)):
-        rgb = _read_buffer(src)
+        rgb = pil_to_rgb(src, name)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        rgb = _decode_named(_bytes_within(src, name), name)
+    elif callable(getattr(src, "read", None)):
+        rgb = _decode_named(read_stream(src, name), name)
     else:
-        raise WsshmError(f"cannot read an image from a {type(src).__name__}; pass a path, a PIL image, a numpy array, "
-                         "the file's bytes or a binary file object")
-    _check_size(rgb, src)
+        raise WsshmTypeError(f"{name}: cannot read an image from a {type(src).__name__}; pass a path, a PIL image, "
+                             "a numpy array, the file's bytes or a binary file object")
+    _check_size(rgb, src if isinstance(src, (str, os.PathLike)) else name)
     return rgb
 
 
-def array_to_rgb(arr: np.ndarray, channels: str = "RGB") -> np.ndarray:
-    """Convert a numpy image (H, W), (H, W, 1|3|4) of uint8/uint16/float to uint8 RGB."""
-    if channels.upper() not in ("RGB", "BGR"):
-        raise WsshmError(f"channels must be 'RGB' or 'BGR', not {channels!r}")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[:, :, 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
-        raise WsshmError(f"an image array must be HxW, HxWx3 or HxWx4, not shape {tuple(arr.shape)}")
-    arr = _to_uint8(arr)
-    if arr.ndim == 2:
-        return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
-    arr = arr[:, :, :3]
-    if channels.upper() == "BGR":
-        arr = arr[:, :, ::-1]
-    return np.ascontiguousarray(arr)
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == np.uint16:
-        return (arr >> 8).astype(np.uint8)
-    if np.issubdtype(arr.dtype, np.floating):
-        return _float_to_uint8(arr)
-    if arr.dtype == bool:
-        return arr.astype(np.uint8) * 255
-    raise WsshmError(f"unsupported image dtype {arr.dtype}; use uint8, uint16 or float in [0, 1]")
-
-
-def _float_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """A float image in [0, 1] to uint8. Small overshoots (resampling rings) are clipped; an image in [0, 255],
-    the common slip of ``img.astype(np.float32)``, is refused rather than clipped to a white frame."""
-    if not np.isfinite(arr).all():
-        raise WsshmError("the float image holds NaN or infinite values")
-    lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=0.0))
-    if hi > FLOAT_OVERSHOOT or lo < 1.0 - FLOAT_OVERSHOOT:
-        raise WsshmError(f"a float image must hold values in [0, 1], this one spans [{lo:g}, {hi:g}]"
-                         + ("; divide it by 255 or pass it as uint8" if hi > 2.0 else ""))
-    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-FLOAT_OVERSHOOT = 1.5  # values in [-0.5, 1.5] are clipped into [0, 1]; beyond that the scale is wrong
-
-
-def _read_file(path: Path) -> np.ndarray:
-    if not path.exists():
-        raise WsshmError(f"{path} does not exist")
-    if path.is_dir():
-        raise WsshmError(f"{path} is a folder, not an image")
-    return _decode_named(path.read_bytes(), str(path))
-
-
-def _read_buffer(src) -> np.ndarray:
-    """An encoded image held in memory (an upload, a blob from a database) or a file object opened with 'rb'."""
-    data = src.read() if callable(getattr(src, "read", None)) else src
-    if isinstance(data, str):
-        raise WsshmError("the file object gives text, not bytes; open the image in binary mode ('rb')")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise WsshmError(f"the file object's read() gave a {type(data).__name__}, not bytes")
-    return _decode_named(bytes(data), "the image data")
+def _bytes_within(data, name: str) -> bytes:
+    if memoryview(data).nbytes > MAX_FILE_BYTES:
+        raise WsshmError(f"{name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; wsshm-rt does not read "
+                         "images that large")
+    return bytes(data)
 
 
 def _decode_named(data: bytes, name: str) -> np.ndarray:
-    """``_decode``, with every failure one sentence that names the input (a path, or "the image data")."""
+    """``_decode``, its size first checked from the header, with every failure one sentence that names the input
+    (a path, or the argument)."""
     if not data:
         raise WsshmError(f"{name} is empty (0 bytes)")
+    if data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        try:  # HEIC/HEIF (iPhone photos): Pillow reads even their header only with the plugin
+            _register_heif()
+        except WsshmError as exc:
+            raise WsshmError(f"{name}: {exc}") from None
+    header_size(data, name)
     try:
         return _decode(data)
     except WsshmError as exc:
@@ -139,7 +98,7 @@ def _decode(data: bytes) -> np.ndarray:
         # (Files with data after the end marker, such as motion photos, pass this check.)
         _decode_pil(data)
     if arr.dtype != np.uint8:  # 16-bit PNG/TIFF, float TIFF
-        arr = _to_uint8(arr)
+        arr = to_uint8(arr)
     return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
 
 
@@ -196,19 +155,7 @@ def _decode_pil(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as im:
         im = ImageOps.exif_transpose(im)
         im.load()  # raises on truncated files, instead of returning a grey half image
-        return _pil_to_rgb(im)
-
-
-def _pil_to_rgb(im) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L"):
-        return array_to_rgb(np.asarray(im).astype(np.uint16))
-    if im.mode == "I":
-        return array_to_rgb(np.clip(np.asarray(im), 0, 65535).astype(np.uint16))
-    if im.mode == "F":
-        return array_to_rgb(np.asarray(im).astype(np.float32))
-    if im.mode != "RGB":
-        im = im.convert("RGB")
-    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+        return pil_pixels(im)
 
 
 def _is_pil(obj) -> bool:
@@ -217,11 +164,10 @@ def _is_pil(obj) -> bool:
     return pil is not None and isinstance(obj, pil.Image)
 
 
-def _check_size(rgb: np.ndarray, src) -> None:
+def _check_size(rgb: np.ndarray, name) -> None:
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
-        name = f"{src}: " if isinstance(src, (str, os.PathLike)) else ""
-        raise WsshmError(f"{name}the image is {w}x{h} pixels; wsshm-rt needs at least {MIN_SIDE}x{MIN_SIDE}")
+        raise WsshmError(f"{name}: the image is {w}x{h} pixels; wsshm-rt needs at least {MIN_SIDE}x{MIN_SIDE}")
 
 
 def list_images(spec) -> list[Path]:
