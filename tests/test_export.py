@@ -4,19 +4,37 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from wsshm_rt.models import create_model
+from wsshm_rt.models import create_model, list_models
 from wsshm_rt.weights import load_weights
 
 
-@pytest.mark.parametrize("shape", [(1, 3, 64, 64), (2, 3, 70, 45)])
-def test_onnx_parity_with_eager(tiny_weights, tiny_onnx, shape):
-    state, _ = load_weights(tiny_weights)
-    model = create_model("r18-0.5").eval()
-    model.load_state_dict(state)
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+def random_model(name: str, seed: int = 0):
+    """An untrained registered model whose BatchNorms hold non-trivial statistics, so folding them is tested."""
+    torch.manual_seed(seed)
+    model = create_model(name)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            for t, lo, hi in ((m.weight, 0.5, 1.5), (m.bias, -0.2, 0.2), (m.running_mean, -0.2, 0.2),
+                              (m.running_var, 0.5, 2.0)):
+                t.data.uniform_(lo, hi)
+    return model.eval()
+
+
+MODELS = [pytest.param(n, marks=pytest.mark.slow) if n == "r101" else n for n in list_models()]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_onnx_parity_with_eager_for_every_model(name, tmp_path):
+    """Every registered model exports (BatchNorm folded) and computes what eager PyTorch computes, at a batch and
+    a size the export was not traced at."""
+    from wsshm_rt.export.onnx import export_onnx
+
+    model = random_model(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx", sample_hw=(64, 64))
+    x = torch.randn(2, 3, 70, 45, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         pha, bnd = model(x)
-    sess = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got_pha, got_bnd = sess.run(["alpha", "boundary"], {"image": x.numpy()})
     assert np.abs(got_pha - pha.numpy()).max() <= 1e-4
     assert np.abs(got_bnd - bnd.numpy()).max() <= 1e-4

@@ -1,4 +1,5 @@
 """The weights format: safetensors with metadata (architecture, normalisation, version). Never pickle.
+The bundled ONNX file is read as weights too (``onnx_weights``): one file per bundled model.
 
 The header is parsed here in plain Python, so a wrong file is refused before torch is even imported.
 """
@@ -41,8 +42,14 @@ def sniff_pickle(head: bytes) -> bool:
 
 
 def read_metadata(path) -> dict[str, str]:
-    """Return the ``__metadata__`` of a wsshm-rt safetensors file, validating the file on the way."""
+    """Return the ``__metadata__`` of a wsshm-rt safetensors file, validating the file on the way.
+
+    An ``.onnx`` file's metadata is read from its ``metadata_props`` (needs onnx, the `train` extra)."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_weights import read_onnx_metadata
+
+        return read_onnx_metadata(path)
     with open(path, "rb") as f:
         head = f.read(9)
         if sniff_pickle(head):
@@ -109,8 +116,13 @@ def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
 
 
 def load_weights(path):
-    """Return (state_dict, metadata) of a wsshm-rt safetensors file (torch tensors on CPU)."""
+    """Return (state_dict, metadata) of a wsshm-rt safetensors file, or of an ONNX file written with BatchNorm kept
+    (the bundled model: ``onnx_weights``), as torch tensors on CPU."""
     path = resolve_weights_path(path)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_weights import load_onnx_weights
+
+        return load_onnx_weights(path)
     meta = read_metadata(path)
     st = _safetensors_torch()
     return st.load_file(str(path), device="cpu"), meta

@@ -1,4 +1,5 @@
-"""PyTorch engine for wsshm-rt safetensors files (needs the `train` extra)."""
+"""PyTorch engine for wsshm-rt weights: .safetensors, or an ONNX file's initializers (the bundled model; needs the
+`train` extra)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ class TorchEngine:
         from ..models import create_model
         from ..weights import load_weights
 
-        if path.suffix.lower() == ".onnx":
-            raise WsshmError(f"{path} is an ONNX file; the torch engine runs .safetensors weights")
         if device == "cuda" and not torch.cuda.is_available():
             raise WsshmError("device='cuda' was asked for but torch sees no CUDA GPU")
         self.device = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
@@ -27,7 +26,11 @@ class TorchEngine:
             torch.set_num_threads(threads)
         state, self.metadata = load_weights(path)
         self.model = create_model(self.metadata["architecture"])
-        self.model.load_state_dict(state)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError:
+            raise WsshmError(f"{path} does not hold the weights of the {self.metadata['architecture']} model it "
+                             "names") from None
         self.dtype = torch_dtype(torch, precision, self.device)
         # Reduced precision runs channels-last: that is where oneDNN / tensor cores have their fast kernels.
         self.layout = torch.contiguous_format if precision == "fp32" else torch.channels_last

@@ -1,4 +1,5 @@
-"""ONNX export: dynamic batch/height/width, opset >= 17, BatchNorm folded, one file, outputs named.
+"""ONNX export: dynamic batch/height/width, opset >= 17, BatchNorm folded (or kept: the bundle), one file,
+outputs named.
 
 The metadata (architecture, normalisation, version) travels inside the ONNX file, so the runtime needs
 nothing but the file.
@@ -19,10 +20,13 @@ DEFAULT_OPSET = 17
 
 
 def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int = DEFAULT_OPSET,
-                sample_hw: tuple[int, int] = (512, 512), fp16_weights: bool = False) -> Path:
+                sample_hw: tuple[int, int] = (512, 512), fp16_weights: bool = False, keep_bn: bool = False) -> Path:
     """Export a MattingNet to ``path`` (written atomically) and return the path.
 
     fp16_weights: store the weights in fp16 (half the file; see ``store_weights_fp16``); it still computes in fp32.
+    keep_bn: keep BatchNorm as its own nodes, every initializer named after its state-dict tensor, so the file's
+    weights can be read back for fine-tuning (``onnx_weights``; the bundled model). ONNX Runtime folds the
+    BatchNorms into the convolutions when it loads the file: same speed.
     """
     torch = require("torch", "train")
     onnx = require("onnx", "train")
@@ -30,7 +34,7 @@ def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int 
         raise WsshmError(f"opset {opset} is too old; use 17 or newer")
     path = Path(path)
     was_training = model.training
-    model.eval()  # eval mode: the exporter folds every BatchNorm into the preceding Conv
+    model.eval()  # eval mode: the exporter folds every BatchNorm into the preceding Conv (unless PRESERVE)
     dyn = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()  # built in memory: the only file write is the atomic one at the end
     try:
@@ -38,11 +42,13 @@ def export_onnx(model, path, metadata: dict[str, str] | None = None, opset: int 
             warnings.simplefilter("ignore")
             torch.onnx.export(model, (torch.zeros(1, 3, *sample_hw),), buf, input_names=[INPUT_NAME],
                               output_names=list(OUTPUT_NAMES), opset_version=opset, do_constant_folding=True,
-                              dynamic_axes={n: dyn for n in (INPUT_NAME, *OUTPUT_NAMES)}, dynamo=False)
+                              dynamic_axes={n: dyn for n in (INPUT_NAME, *OUTPUT_NAMES)}, dynamo=False,
+                              training=torch.onnx.TrainingMode.PRESERVE if keep_bn else torch.onnx.TrainingMode.EVAL)
     finally:
         model.train(was_training)
     proto = onnx.load_from_string(buf.getvalue())
-    _check_folded(proto)
+    if not keep_bn:
+        _check_folded(proto)
     if fp16_weights:
         store_weights_fp16(proto)
     for k, v in (metadata or {}).items():
@@ -82,7 +88,8 @@ def _check_folded(proto) -> None:
 
 
 def export_weights(weights, path, opset: int = DEFAULT_OPSET) -> Path:
-    """Export a wsshm-rt safetensors file to ONNX, carrying its metadata over."""
+    """Export a wsshm-rt weights file (.safetensors, or an ONNX with BatchNorm kept) to ONNX, carrying its
+    metadata over."""
     from ..models import create_model
     from ..weights import load_weights
 
