@@ -101,8 +101,28 @@ def test_seg_metrics_hand_computed():
 def test_seg_metrics_empty_union_and_no_edge():
     zeros = np.zeros((8, 8))
     out = M.seg_metrics(zeros, zeros)
-    assert out == {"iou": 1.0, "mse": 0.0, "mse_far": 0.0}
+    assert out == {"iou": 1.0, "bf": 1.0, "mse": 0.0, "mse_far": 0.0}
     assert M.far_from_edge_mask(np.ones((8, 8))).all()
+
+
+def test_boundary_f_score_known_values():
+    a = np.zeros((100, 100), bool)
+    a[20:80, 20:80] = True
+    shifted = np.roll(a, 1, axis=0)           # 1 px off: within the tolerance (0.0075 x diagonal = 1.06 px)
+    assert M.boundary_f(a, a) == 1.0 and M.boundary_f(a, shifted) == 1.0
+    inner = np.zeros_like(a)
+    inner[30:70, 30:70] = True               # 10 px inside: no boundary pixel matches
+    assert M.boundary_f(a, inner) == 0.0
+    assert M.boundary_f(a, np.zeros_like(a)) == 0.0
+    # The prediction is the true square's left half. Its boundary: 176 px, of which the right column's rows 22..77
+    # (56 px) lie more than 1 px from the true boundary. The true boundary: 236 px, of which the left column (60)
+    # and the top and bottom rows out to column 50 (30 each beyond the corner, with the 1 px tolerance) are found.
+    half = np.zeros_like(a)
+    half[20:80, 20:50] = True
+    assert (M.mask_boundary(a).sum(), M.mask_boundary(half).sum()) == (236, 176)
+    precision, recall = (176 - 56) / 176, (60 + 30 + 30) / 236
+    assert M.boundary_f(half, a) == pytest.approx(2 * precision * recall / (precision + recall))
+    assert M.seg_metrics(half.astype(float), a.astype(float))["bf"] == pytest.approx(0.5825, abs=1e-4)
 
 
 def test_shape_mismatch_is_a_user_error():

@@ -183,7 +183,7 @@ def matte_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 
 def seg_metrics(pred: np.ndarray, mask: np.ndarray, far_px: float = 10) -> dict[str, float]:
-    """Metrics against a binary mask (natural photos): iou, mse (whole) and mse_far.
+    """Metrics against a binary mask (natural photos): iou, bf (boundary F-score), mse (whole) and mse_far.
 
     iou: (pred > 0.5) vs (mask > 0.5), 1.0 when both are empty. mse_far: MSE over pixels more than
     ``far_px`` px from the mask edge, where a binary label is trustworthy (NaN if there are none).
@@ -192,7 +192,34 @@ def seg_metrics(pred: np.ndarray, mask: np.ndarray, far_px: float = 10) -> dict[
     p, m = pred > 0.5, mask > 0.5
     union = np.count_nonzero(p | m)
     iou = 1.0 if union == 0 else np.count_nonzero(p & m) / union
-    return {"iou": float(iou), "mse": mse(pred, mask), "mse_far": mse(pred, mask, far_from_edge_mask(mask, far_px))}
+    return {"iou": float(iou), "bf": boundary_f(p, m), "mse": mse(pred, mask),
+            "mse_far": mse(pred, mask, far_from_edge_mask(mask, far_px))}
+
+
+def mask_boundary(mask: np.ndarray) -> np.ndarray:
+    """The 1-px inner boundary of a bool mask: its pixels with a 4-neighbour outside it (the image border is outside)."""
+    m = np.pad(mask, 1)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    return mask & ~inner
+
+
+def boundary_f(pred: np.ndarray, gt: np.ndarray, tolerance: float = 0.0075) -> float:
+    """Boundary F-score (the DAVIS benchmark's F): precision and recall of the predicted mask's boundary pixels
+    against the true one's, a pixel matching when it lies within ``tolerance`` x the image diagonal (at least 1 px)
+    of the other boundary. 1.0 when neither mask has a boundary, 0.0 when only one has."""
+    bp, bg = mask_boundary(np.asarray(pred, bool)), mask_boundary(np.asarray(gt, bool))
+    if not bp.any() and not bg.any():
+        return 1.0
+    if not bp.any() or not bg.any():
+        return 0.0
+    d = max(1.0, tolerance * float(np.hypot(*bp.shape)))
+
+    def near(b):  # pixels within d of boundary b (Euclidean)
+        return cv2.distanceTransform((~b).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= d
+
+    precision = np.count_nonzero(bp & near(bg)) / np.count_nonzero(bp)
+    recall = np.count_nonzero(bg & near(bp)) / np.count_nonzero(bg)
+    return 0.0 if precision + recall == 0 else float(2 * precision * recall / (precision + recall))
 
 
 class MetricAccumulator:

@@ -19,24 +19,40 @@ class Geometry:
     left: int
     side: int
     flip: bool
+    pad_top: int = 0   # zoomed out: where the shrunk photo sits in its reflect-padded canvas
+    pad_left: int = 0
 
 
 def random_geometry(rng: np.random.Generator, h: int, w: int, side: int, scale_max: float = 1.5,
-                    flip: bool = True) -> Geometry:
-    """Zoom so the short side covers ``side``..``side*scale_max`` px, then a random square crop."""
-    scale = side / min(h, w) * rng.uniform(1.0, scale_max)
-    sh, sw = max(side, round(h * scale)), max(side, round(w * scale))
+                    flip: bool = True, scale_min: float = 1.0) -> Geometry:
+    """Zoom so the short side covers ``side*scale_min``..``side*scale_max`` px, then a random square crop.
+
+    scale_min < 1 zooms out: the photo may end up smaller than the crop (a person small in a large frame); it is
+    placed at a random spot of a canvas padded by reflection, so the picture has no flat border to learn from.
+    """
+    scale = side / min(h, w) * rng.uniform(scale_min, scale_max)
+    sh, sw = round(h * scale), round(w * scale)
+    pad_top = pad_left = 0
+    if sh < side or sw < side:  # never drawn when scale_min >= 1: old runs keep their random streams
+        pad_top, pad_left = int(rng.integers(0, max(0, side - sh) + 1)), int(rng.integers(0, max(0, side - sw) + 1))
+    sh, sw = max(side, sh), max(side, sw)
     top, left = int(rng.integers(0, sh - side + 1)), int(rng.integers(0, sw - side + 1))
-    return Geometry(scale, top, left, side, bool(flip and rng.random() < 0.5))
+    return Geometry(scale, top, left, side, bool(flip and rng.random() < 0.5), pad_top, pad_left)
 
 
 def apply_geometry(x: np.ndarray, g: Geometry, nearest: bool = False) -> np.ndarray:
     """Apply the same zoom/crop/flip to an image Shape(H, W, C) or a label Shape(H, W)."""
     h, w = x.shape[:2]
-    sh, sw = max(g.side, round(h * g.scale)), max(g.side, round(w * g.scale))
+    rh, rw = round(h * g.scale), round(w * g.scale)
+    sh, sw = max(g.side, rh), max(g.side, rw)
+    padded = rh < g.side or rw < g.side
     # Nearest keeps a binary mask binary: MLB needs the true edge of S for band gating.
     interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if g.scale < 1 else cv2.INTER_LINEAR)
-    x = cv2.resize(x, (sw, sh), interpolation=interp)[g.top:g.top + g.side, g.left:g.left + g.side]
+    x = cv2.resize(x, (rw, rh) if padded else (sw, sh), interpolation=interp)
+    if padded:
+        x = cv2.copyMakeBorder(x, g.pad_top, sh - rh - g.pad_top, g.pad_left, sw - rw - g.pad_left,
+                               cv2.BORDER_REFLECT_101)
+    x = x[g.top:g.top + g.side, g.left:g.left + g.side]
     return np.ascontiguousarray(x[:, ::-1] if g.flip else x)
 
 

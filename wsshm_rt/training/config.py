@@ -19,12 +19,26 @@ def _f(default, help: str):
     return field(default=default, metadata={"help": help})
 
 
+def _list_f(help: str):
+    """A field given once per value on the command line (``--seg A --seg B``) or as a YAML list."""
+    return field(default_factory=list, metadata={"help": help})
+
+
+def field_kind(f) -> type:
+    """The Python type of a config field's values: list for the repeatable ones."""
+    return list if f.default_factory is list else type(f.default)
+
+
 @dataclass
 class TrainConfig:
     # what and where
     stage: str = _f("pretrain", "pretrain | teacher | student.")
     model: str = _f("", "Architecture (r101, r18, r18-0.5); empty: pretrain r101, else that of --init/--teacher.")
-    seg: str = _f("", "Segmentation folder (images/+masks/ or blurred_image/+mask/).")
+    seg: list = _list_f("Segmentation folder (images/+masks/ or blurred_image/+mask/); repeat for several sources.")
+    seg_weights: str = _f("", "Sampling weights of the --seg then --pseudo sources, comma-separated (e.g. 1,2); "
+                              "empty: in proportion to their sizes.")
+    pseudo: list = _list_f("Pseudo-labelled folder from `wsshm-rt pseudo-label` (repeatable): a segmentation source "
+                           "whose grey (unsure) mask pixels are left out of the loss; never used for validation.")
     matte: str = _f("", "Matte folder (fg/+alpha/, image/+alpha/ or image/+matte/).")
     backgrounds: str = _f("", "Folder of person-free backgrounds for compositing mattes.")
     init: str = _f("", "Weights to start from (e.g. runs/pre/last).")
@@ -47,7 +61,13 @@ class TrainConfig:
     crop_min: int = _f(320, "Smallest square crop side; the side is drawn per batch (multi-scale).")
     crop_max: int = _f(640, "Largest square crop side.")
     crop_step: int = _f(32, "Crop sides are multiples of this.")
-    scale_max: float = _f(1.5, "Random zoom: the crop covers 1/scale_max .. 1 of the short side.")
+    scale_max: float = _f(1.5, "Random zoom: the crop covers 1/scale_max .. 1/scale_min of the short side.")
+    scale_min: float = _f(1.0, "Random zoom: < 1 also zooms out, the photo smaller than the crop (reflect-padded).")
+    paste_p: float = _f(0.0, "Share of segmentation samples that are copy-paste scenes: 1..--paste-max people cut "
+                             "from the labelled photos (and --matte), pasted onto backgrounds or other photos.")
+    paste_max: int = _f(4, "Copy-paste scenes: at most this many people per scene.")
+    paste_height: str = _f("0.1,1.3", "Copy-paste scenes: a pasted person's height as a share of the frame's, "
+                                      "min,max (drawn log-uniformly).")
     flip: bool = _f(True, "Random horizontal flip.")
     jitter: float = _f(0.3, "Strong view: brightness/contrast/saturation jitter strength (hue: jitter/3).")
     blur_p: float = _f(0.2, "Strong view: probability of a Gaussian blur.")
@@ -138,7 +158,12 @@ def make_config(values: dict) -> TrainConfig:
 
 
 def _coerce(f, value):
-    kind = type(f.default)
+    kind = field_kind(f)
+    if kind is list:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+            raise WsshmError(f"option {f.name} must be a path or a list of paths, not {value!r}")
+        return [v for v in values if v]
     if kind is bool and not isinstance(value, bool):
         raise WsshmError(f"option {f.name} must be true or false, not {value!r}")
     try:
@@ -157,8 +182,39 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.matte_mix <= 1.0:
         raise WsshmError(f"matte_mix must be in [0, 1], not {cfg.matte_mix}")
     check_choice("amp", cfg.amp, ("bf16", "fp16", "off"))
+    if not 0.1 <= cfg.scale_min <= cfg.scale_max:
+        raise WsshmError(f"scale_min must be in [0.1, scale_max], not {cfg.scale_min}")
+    if not 0.0 <= cfg.paste_p <= 1.0 or cfg.paste_max < 1:
+        raise WsshmError(f"paste_p must be in [0, 1] and paste_max >= 1 (got {cfg.paste_p}, {cfg.paste_max})")
+    paste_heights(cfg), seg_weights(cfg)
     if cfg.split_seed < -1:
         raise WsshmError(f"split_seed must be -1 (the same as seed) or a seed >= 0, not {cfg.split_seed}")
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",")] if text.strip() else []
+    except ValueError:
+        raise WsshmError(f"{name} must be comma-separated numbers, not {text!r}") from None
+
+
+def paste_heights(cfg: TrainConfig) -> tuple[float, float]:
+    lo_hi = _floats(cfg.paste_height, "paste_height")
+    if len(lo_hi) != 2 or not 0.02 <= lo_hi[0] <= lo_hi[1] <= 4:
+        raise WsshmError(f"paste_height must be min,max with 0.02 <= min <= max <= 4, not {cfg.paste_height!r}")
+    return lo_hi[0], lo_hi[1]
+
+
+def seg_weights(cfg: TrainConfig) -> list[float] | None:
+    """One weight per --seg then --pseudo source, or None (sample in proportion to their sizes)."""
+    w = _floats(cfg.seg_weights, "seg_weights")
+    if not w:
+        return None
+    n = len(cfg.seg) + len(cfg.pseudo)
+    if len(w) != n or min(w) < 0 or sum(w) <= 0:
+        raise WsshmError(f"seg_weights needs {n} non-negative weight(s), one per --seg/--pseudo source, "
+                         f"not {cfg.seg_weights!r}")
+    return w
 
 
 def data_seed(cfg: TrainConfig) -> int:

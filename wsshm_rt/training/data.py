@@ -239,22 +239,40 @@ class _Base:
 
 
 class SegDataset(_Base):
-    """D_s: natural photo + binary mask. ``two_views``: weak and strong views with the same geometry (MLB)."""
+    """D_s: natural photo + binary mask. ``two_views``: weak and strong views with the same geometry (MLB).
 
-    def __init__(self, pairs, cfg, two_views: bool = False):
+    ``ignore_grey``: the masks are pseudo-labels (``wsshm-rt pseudo-label``) whose grey pixels (128) mark where the
+    labelling model was unsure; ``valid`` is 0 there, so the losses leave those pixels out. Every sample has
+    ``valid`` (all ones for a hand-drawn mask), so samples of every source stack into one batch.
+    """
+
+    def __init__(self, pairs, cfg, two_views: bool = False, ignore_grey: bool = False):
         super().__init__(pairs, cfg)
-        self.two_views = two_views
+        self.two_views, self.ignore_grey = two_views, ignore_grey
 
     def __getitem__(self, key: SampleKey) -> dict:
         rng = np.random.default_rng(list(key.seed))
         rgb, seg = self.read(key.index)
-        g = augment.random_geometry(rng, *rgb.shape[:2], key.side, self.cfg.scale_max, self.cfg.flip)
-        weak, seg = augment.apply_geometry(rgb, g), augment.apply_geometry((seg > 0.5).astype(np.float32), g, True)
-        out = {"src": to_chw(weak), "true_seg": seg[None]}
-        if self.two_views:
-            c = self.cfg
-            out["src_strong"] = to_chw(augment.strong_view(weak, rng, c.jitter, c.blur_p, c.gray_p, c.jpeg_p))
-        return out
+        c = self.cfg
+        g = augment.random_geometry(rng, *rgb.shape[:2], key.side, c.scale_max, c.flip, c.scale_min)
+        weak, seg = augment.apply_geometry(rgb, g), augment.apply_geometry(seg, g, True)
+        return sample(weak, seg, rng, c, self.two_views, self.ignore_grey)
+
+
+def unsure(label: np.ndarray) -> np.ndarray:
+    """Pixels a pseudo-label marks as unsure: grey (128 of 255), neither person nor background."""
+    return np.abs(label - 0.5) < 0.2
+
+
+def sample(weak: np.ndarray, label: np.ndarray, rng, cfg, two_views: bool, ignore_grey: bool = False) -> dict:
+    """The training sample of a photo (uint8 RGB Shape(S, S, 3)) and its label (Shape(S, S)): binary mask, validity,
+    and with ``two_views`` the strong view made from the same geometry."""
+    valid = ~unsure(label) if ignore_grey else np.ones(label.shape, bool)
+    out = {"src": to_chw(weak), "true_seg": (label > 0.5).astype(np.float32)[None],
+           "valid": valid.astype(np.float32)[None]}
+    if two_views:
+        out["src_strong"] = to_chw(augment.strong_view(weak, rng, cfg.jitter, cfg.blur_p, cfg.gray_p, cfg.jpeg_p))
+    return out
 
 
 class MatteDataset(_Base):
@@ -273,7 +291,8 @@ class MatteDataset(_Base):
         rng = np.random.default_rng(list(key.seed))
         fg, pha = self.read(key.index)
         bgr = augment.cover_crop(self.read_background(rng), *fg.shape[:2], rng)
-        g = augment.random_geometry(rng, *fg.shape[:2], key.side, self.cfg.scale_max, self.cfg.flip)
+        c = self.cfg
+        g = augment.random_geometry(rng, *fg.shape[:2], key.side, c.scale_max, c.flip, c.scale_min)
         return augment.apply_geometry(augment.composite(fg, pha, bgr), g), augment.apply_geometry(pha, g)
 
     def read_background(self, rng: np.random.Generator) -> np.ndarray:
@@ -308,7 +327,8 @@ class MixedDataset:
         c = self.matte.cfg
         strong = augment.strong_view(src, rng, c.jitter, c.blur_p, c.gray_p, c.jpeg_p)
         return {"src": to_chw(src), "src_strong": to_chw(strong), "true_seg": (pha[None] > 0.5).astype(np.float32),
-                "true_pha": pha[None], "is_matte": np.ones((1, 1, 1), np.float32)}
+                "true_pha": pha[None], "is_matte": np.ones((1, 1, 1), np.float32),
+                "valid": np.ones_like(pha)[None]}
 
 
 def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.ndarray, np.ndarray]:

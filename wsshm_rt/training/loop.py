@@ -165,7 +165,8 @@ def validate(cfg, stage, d, rec, step, best):
                                 data_seed(cfg))
                 rec.log(step, v.name, vals)
                 metrics.update({f"{v.name}/{k}": x for k, x in vals.items()})
-        value = metrics.get(stage.best_metric)
+        scores = [metrics[m] for m in stage.best_metric if m in metrics]
+        value = sum(scores) / len(scores) if scores else None
         if value is not None and (best is None or value < best):
             best = value
             ckpt.save_model(stage.model, Path(cfg.out) / "best.safetensors", cfg, step)

@@ -47,19 +47,33 @@ def laplacian_loss(pred: torch.Tensor, true: torch.Tensor, levels: int = 5) -> t
         return sum(F.l1_loss(p, t) for p, t in pairs)
 
 
+def _mean(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``x``, over the pixels where ``valid`` is 1 when it is given (a pseudo-label's sure pixels)."""
+    if valid is None:
+        return x.mean()
+    return (x * valid).sum() / valid.sum().clamp(min=1.0)
+
+
 def matte_loss(pred_pha: torch.Tensor, pred_bnd: torch.Tensor, true_pha: torch.Tensor, bnd_weight: float = 0.01,
-               levels: int = 5) -> dict[str, torch.Tensor]:
-    """The loss L of METHOD.md; returns its parts and their sum under "loss"."""
+               levels: int = 5, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The loss L of METHOD.md; returns its parts and their sum under "loss".
+
+    ``valid`` (Shape(B, 1, H, W), 0 or 1): pixels at 0 carry no label (a pseudo-label's unsure band) and are left
+    out. The pyramid is linear, so the Laplacian terms of (pred - true) * valid get no gradient from them either.
+    """
     pred_pha, pred_bnd, true_pha = pred_pha.float(), pred_bnd.float(), true_pha.float()
+    valid = None if valid is None else valid.float()
+    masked = (lambda x: x) if valid is None else (lambda x: x * valid)
     parts = {
-        "l1": F.l1_loss(pred_pha, true_pha),
-        "lap": laplacian_loss(pred_pha, true_pha, levels),
-        "bnd": bnd_weight * F.binary_cross_entropy_with_logits(pred_bnd, boundary_target(true_pha)),
+        "l1": _mean((pred_pha - true_pha).abs(), valid),
+        "lap": laplacian_loss(masked(pred_pha), masked(true_pha), levels),
+        "bnd": bnd_weight * _mean(F.binary_cross_entropy_with_logits(pred_bnd, boundary_target(true_pha),
+                                                                     reduction="none"), valid),
     }
     parts["loss"] = parts["l1"] + parts["lap"] + parts["bnd"]
     return parts
 
 
-def seg_loss(pred_pha: torch.Tensor, true_seg: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Pre-training: plain MSE between the matte and the binary mask."""
-    return {"loss": F.mse_loss(pred_pha.float(), true_seg.float())}
+def seg_loss(pred_pha: torch.Tensor, true_seg: torch.Tensor, valid: torch.Tensor | None = None) -> dict:
+    """Pre-training: plain MSE between the matte and the binary mask (over the ``valid`` pixels, if given)."""
+    return {"loss": _mean((pred_pha.float() - true_seg.float()) ** 2, None if valid is None else valid.float())}

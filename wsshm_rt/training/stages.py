@@ -20,6 +20,7 @@ from .checkpoint import load_model_weights
 from .config import data_seed
 from .ema import ema_update, freeze, same_architecture
 from .losses import matte_loss, seg_loss
+from .sources import seg_sources, seg_train_set, val_set_names
 
 
 @dataclass
@@ -36,14 +37,14 @@ class Stage:
     train_set: object
     step: Callable             # (net, batch) -> {"loss": ..., ...}
     val_sets: list[ValSet]
-    best_metric: str           # "<valset>/<metric>", lower is better
+    best_metric: tuple         # ("<valset>/<metric>", ...): their mean picks best.safetensors, lower is better
     teacher: torch.nn.Module | None = None
     after_step: Callable = lambda model: None
 
 
 def pretrain_step(net, batch) -> dict:
     pred_pha, _ = net(batch["src"])
-    return seg_loss(pred_pha, batch["true_seg"])
+    return seg_loss(pred_pha, batch["true_seg"], batch.get("valid"))
 
 
 def teacher_step(cfg):
@@ -70,14 +71,21 @@ def student_step(cfg, teacher):
             else:
                 true_pha = _blend(cfg, teacher, batch["src"], batch["true_seg"])
         pred_pha, pred_bnd = net(batch["src_strong"])
-        return matte_loss(pred_pha, pred_bnd, true_pha, cfg.bnd_weight, cfg.lap_levels)
+        return matte_loss(pred_pha, pred_bnd, true_pha, cfg.bnd_weight, cfg.lap_levels, batch.get("valid"))
     return step
 
 
-def _seg_split(cfg):
-    if not cfg.seg:
-        raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
-    return _split_and_subset(data.find_pairs(cfg.seg, "segmentation"), cfg.seg_limit, cfg)
+def _seg_data(cfg, two_views: bool, backgrounds=(), matte_pairs=()):
+    """(training set over every --seg/--pseudo source, one validation set per labelled source, best metrics)."""
+    srcs = seg_sources(cfg)
+    names = val_set_names(srcs)
+    val_sets = [ValSet(n, "seg", _limit(s.val, cfg)) for n, s in zip(names, [s for s in srcs if not s.pseudo])]
+    train = seg_train_set(cfg, srcs, two_views, list(backgrounds), list(matte_pairs))
+    return train, val_sets, tuple(f"{n}/mse_far" for n in names)
+
+
+def _paste_backgrounds(cfg) -> list:
+    return data.find_backgrounds(cfg.backgrounds) if cfg.paste_p > 0 and cfg.backgrounds else []
 
 
 def _split_and_subset(pairs, limit: int, cfg):
@@ -117,10 +125,9 @@ def _model(name: str, init: str, device, cfg, what: str = "--init", check_split:
 
 
 def build_pretrain(cfg, device) -> Stage:
-    train, val = _seg_split(cfg)
+    train, val_sets, best = _seg_data(cfg, False, _paste_backgrounds(cfg))
     model = _model(cfg.model or "r101", cfg.init, device, cfg)
-    return Stage(model, data.SegDataset(train, cfg), pretrain_step, [ValSet("val_seg", "seg", _limit(val, cfg))],
-                 "val_seg/mse_far")
+    return Stage(model, train, pretrain_step, val_sets, best)
 
 
 def build_teacher(cfg, device) -> Stage:
@@ -128,29 +135,27 @@ def build_teacher(cfg, device) -> Stage:
     name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")
     model = _model(name, cfg.init, device, cfg)
     return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
-                 [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], "val_matte/mse")
+                 [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], ("val_matte/mse",))
 
 
 def build_student(cfg, device) -> Stage:
     if not cfg.teacher:
         raise WsshmError("the student stage needs the teacher's weights: pass --teacher runs/teacher/last")
-    train, val = _seg_split(cfg)
     t_arch = _arch_of(cfg.teacher, "--teacher")
     # Made after .to(device), never wrapped by DDP.
     teacher = freeze(_model(t_arch, cfg.teacher, device, cfg, "--teacher"))
     name = cfg.model or t_arch
     # A student of the teacher's architecture starts from the teacher (METHOD.md leaves this open: our choice).
     model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device, cfg, check_split=bool(cfg.init))
-    val_sets = [ValSet("val_seg", "seg", _limit(val, cfg))]
-    train_set = data.SegDataset(train, cfg, two_views=True)
     if cfg.matte_mix > 0 and not (cfg.matte and cfg.backgrounds):
         raise WsshmError("--matte-mix needs --matte and --backgrounds to composite from")
-    if cfg.matte and cfg.backgrounds:
-        mtrain, mval, bgs = _matte_split(cfg)
+    mtrain, mval, bgs = _matte_split(cfg) if cfg.matte and cfg.backgrounds else ([], [], [])
+    train_set, val_sets, best = _seg_data(cfg, True, _paste_backgrounds(cfg), mtrain)
+    if mval:
         val_sets.append(ValSet("val_matte", "matte", _limit(mval, cfg), bgs))
-        if cfg.matte_mix > 0:
-            train_set = data.MixedDataset(train_set, data.MatteDataset(mtrain, cfg, bgs), cfg.matte_mix)
-    stage = Stage(model, train_set, student_step(cfg, teacher), val_sets, "val_seg/mse_far", teacher=teacher)
+    if cfg.matte_mix > 0:
+        train_set = data.MixedDataset(train_set, data.MatteDataset(mtrain, cfg, bgs), cfg.matte_mix)
+    stage = Stage(model, train_set, student_step(cfg, teacher), val_sets, best, teacher=teacher)
     if cfg.ema and same_architecture(teacher, model):
         stage.after_step = lambda student: ema_update(teacher, student, cfg.ema_momentum)
     return stage

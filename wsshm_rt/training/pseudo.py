@@ -1,0 +1,85 @@
+"""Pseudo-labels for unlabeled photos (the paper's future work): a trained model, or several averaged, labels a
+folder; only confident pixels become person (255) or background (0); the rest is grey (128), "unsure", which the
+trainer leaves out of the loss (``--pseudo DIR``). Self-training: train, label, train again on the labels.
+
+Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import WsshmError
+from ..images import list_images, load_image, make_folder, save_image, write_atomic
+
+UNSURE = 128
+
+
+@dataclass
+class PseudoOptions:
+    low: float = 0.2          # alpha <= low: background
+    high: float = 0.8         # alpha >= high: person
+    band_px: int = 3          # also unsure: this many px either side of the alpha = 0.5 edge
+    max_unsure: float = 0.25  # a photo with more of its pixels unsure than this is left out
+    min_person: float = 0.01  # ... and so is one with less person than this (nobody found)
+
+
+def pseudo_mask(alpha: np.ndarray, opts: PseudoOptions) -> np.ndarray:
+    """uint8 Shape(H, W): 255 sure person, 0 sure background, 128 unsure (between the thresholds or near the edge)."""
+    import cv2
+
+    mask = np.full(alpha.shape, UNSURE, np.uint8)
+    mask[alpha >= opts.high] = 255
+    mask[alpha <= opts.low] = 0
+    if opts.band_px > 0:
+        person = (alpha > 0.5).astype(np.uint8)
+        k = np.ones((2 * opts.band_px + 1,) * 2, np.uint8)
+        mask[cv2.dilate(person, k) != cv2.erode(person, k)] = UNSURE
+    return mask
+
+
+def ensemble_alpha(matters: list, rgb: np.ndarray) -> np.ndarray:
+    """The mean of several models' alphas (each with its own test-time augmentation)."""
+    return np.mean([m.predict(rgb) for m in matters], axis=0)
+
+
+def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions(), progress: bool = True) -> dict:
+    """Label every image of ``inputs`` into ``out``/images + ``out``/masks; returns (and writes) a summary.
+
+    Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out.
+    """
+    if not 0 <= opts.low < 0.5 < opts.high <= 1:
+        raise WsshmError(f"--low and --high must satisfy 0 <= low < 0.5 < high <= 1 (got {opts.low}, {opts.high})")
+    files = list_images(inputs)
+    images, masks = make_folder(Path(out) / "images"), make_folder(Path(out) / "masks")
+    kept, unsure, failed, shares = 0, 0, 0, []
+    for i, path in enumerate(files):
+        try:
+            rgb = load_image(path)
+        except WsshmError as exc:
+            failed += 1
+            print(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
+            continue
+        mask = pseudo_mask(ensemble_alpha(matters, rgb), opts)
+        share = float(np.mean(mask == UNSURE))
+        if share > opts.max_unsure or np.mean(mask == 255) < opts.min_person:
+            unsure += 1
+            continue
+        shutil.copyfile(path, images / path.name)
+        save_image(masks / f"{path.stem}.png", mask)
+        kept, shares = kept + 1, shares + [share]
+        if progress and (i + 1) % 100 == 0:
+            print(f"wsshm-rt: {i + 1}/{len(files)} labelled", file=sys.stderr)
+    summary = {"images": len(files), "kept": kept, "left_out_unsure": unsure, "skipped_unreadable": failed,
+               "mean_unsure_share": float(np.mean(shares)) if shares else None, "options": asdict(opts),
+               "models": [str(m.model_path) for m in matters], "engines": [m.info for m in matters]}
+    write_atomic(Path(out) / "pseudo.json", json.dumps(summary, indent=2).encode())
+    if not kept:
+        raise WsshmError(f"no photo of {len(files)} was labelled confidently enough (see {out}/pseudo.json)")
+    return summary
