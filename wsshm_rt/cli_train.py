@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .training.config import STAGES, TrainConfig
+from .training.config import STAGES, TrainConfig, field_kind
 
 STAGE_HELP = {
     "pretrain": "Stage 1: pre-train on segmentation masks (MSE). Paper: r101, lr 1e-4, 200K iters.",
@@ -23,19 +23,34 @@ STAGE_HELP = {
 }
 
 
-def _config_params() -> list[inspect.Parameter]:
-    """One keyword parameter per config field, default None meaning "not given on the command line"."""
+def _config_params(stage: str) -> list[inspect.Parameter]:
+    """One keyword parameter per config field, default None meaning "not given on the command line"; the help
+    shows the stage's own default (STAGE_DEFAULTS: the teacher's 10000 iters, not pretrain's 200000)."""
+    defaults = stage_defaults(stage)
     params = []
     for f in fields(TrainConfig):
         if f.name == "stage":
             continue
         flag = "--" + f.name.replace("_", "-")
-        kind = type(f.default)
+        kind = field_kind(f)
         decls = [f"{flag}/--no-{f.name.replace('_', '-')}"] if kind is bool else [flag]
-        opt = typer.Option(None, *decls, help=f"{f.metadata['help']} [default: {f.default!r}]", show_default=False)
+        opt = typer.Option(None, *decls, help=f"{f.metadata['help']} {default_text(defaults[f.name])}",
+                           show_default=False)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=opt,
-                                        annotation=Optional[kind]))
+                                        annotation=Optional[list[str]] if kind is list else Optional[kind]))
     return params
+
+
+def stage_defaults(stage: str) -> dict:
+    """Every config field's value for ``stage`` when no flag, preset or YAML is given."""
+    from .training.config import resolve_config, to_dict
+
+    return to_dict(resolve_config(stage))
+
+
+def default_text(value) -> str:
+    """'\\[default: 10000]': the backslash keeps rich from reading the brackets as a markup tag and dropping them."""
+    return f"\\[default: {value!r}]"
 
 
 def _stage_command(stage: str):
@@ -54,7 +69,7 @@ def _stage_command(stage: str):
         inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
                           default=typer.Option(None, "--preset", help="'small': minutes on a CPU; 'paper': defaults.")),
     ]
-    params = extra + _config_params()
+    params = extra + _config_params(stage)
     command.__signature__ = inspect.Signature(params)
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__name__ = stage
@@ -95,10 +110,46 @@ def eval_command(
     typer.echo(table)
 
 
+def recipe_command(
+    recipe: Path = typer.Argument(..., help="A recipe file (recipes/*.yaml): vars, common options, steps."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="name=value: a var of the recipe (data, runs, "
+                                             "...), or a config option applied to every train step. Repeatable."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="'small': every train step at the small preset's "
+                                         "size (a smoke test of the recipe)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the command of every step; run nothing."),
+):
+    """Run a training recipe end to end: its train, average and bundle steps in order (each stage resumes)."""
+    from .training.recipe import describe, load_recipe, parse_sets, run_recipe
+
+    if dry_run:
+        for line in describe(load_recipe(recipe, parse_sets(sets), preset)):
+            typer.echo(line)
+        return
+    run_recipe(recipe, parse_sets(sets), preset, echo=lambda line: typer.echo(line, err=True))
+
+
+def average_command(
+    models: list[Path] = typer.Argument(..., help="Two or more weights files of one architecture: .safetensors, "
+                                        "run folders' last/best, or bundle .onnx files."),
+    out: Path = typer.Option(..., "-o", "--out", help="x.safetensors, or x.onnx (written as the bundle is: "
+                             "BatchNorm kept, weights in fp16)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Relative weights, one a model, e.g. 3,1 "
+                                          "(default: equal)."),
+):
+    """Average the weights of models of one lineage (a model soup; WiSE-FT with a teacher)."""
+    from .training.average import average_weights, parse_weights
+
+    path = average_weights(list(models), out, parse_weights(weights))
+    typer.echo(f"wrote {path} (the weighted mean of {len(models)} models)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `train <stage>` and `eval` to `app`."""
-    train_app = typer.Typer(no_args_is_help=True, help="Train: pretrain -> teacher -> student (METHOD.md).")
+    """Add `train <stage>`, `train recipe`, `eval` and `average` to `app`."""
+    train_app = typer.Typer(no_args_is_help=True, help="Train: pretrain -> teacher -> student (METHOD.md), or a "
+                            "whole recipe.")
     for stage in STAGES:
         train_app.command(stage, help=STAGE_HELP[stage])(_stage_command(stage))
+    train_app.command("recipe")(recipe_command)
     app.add_typer(train_app, name="train")
     app.command("eval")(eval_command)
+    app.command("average")(average_command)

@@ -51,13 +51,13 @@ def onnx_state_dict(proto, path) -> dict:
         name = init.name.removesuffix(FP16_SUFFIX)
         if _STATE_KEY.match(name):
             state[name] = torch.from_numpy(numpy_helper.to_array(init).copy())
+    for node in proto.graph.node:  # the exporter writes a tensor equal to another once, then an Identity of it
+        if node.op_type == "Identity" and node.input[0] in state and _STATE_KEY.match(node.output[0]):
+            state[node.output[0]] = state[node.input[0]].clone()
     if not any(k.endswith("running_var") for k in state):
         raise WsshmError(f"{path} is an inference export with BatchNorm folded into its convolutions, so its "
                          "training weights cannot be read back; pass the .safetensors it was exported from, or "
                          "an ONNX file written by `python -m wsshm_rt.export.bundle`")
-    for node in proto.graph.node:  # the exporter writes a tensor equal to another once, then an Identity of it
-        if node.op_type == "Identity" and node.input[0] in state and _STATE_KEY.match(node.output[0]):
-            state[node.output[0]] = state[node.input[0]].clone()
     for key in [k for k in state if k.endswith(".running_mean")]:
         # Not in the graph (inference does not use it); torch reads it only for BatchNorm(momentum=None).
         state[key.removesuffix("running_mean") + "num_batches_tracked"] = torch.tensor(0)

@@ -1,6 +1,6 @@
 """Pictures for docs/model-card.md: the bundled model on public-domain / CC0 photos shipped by scikit-image.
 
-    python scripts/model_card_figures.py docs/images/default-model.jpg
+    python tools/model_card_figures.py docs/images/default-model.jpg
 Rows: input | alpha | composite on blue. (No training data is used or written.)
 """
 

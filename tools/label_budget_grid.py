@@ -1,10 +1,10 @@
-"""Score the label-budget grid (scripts/label-budget-grid.sh) and draw it as heat-maps: paper Figure 9, in kind.
+"""Score the label-budget grid (tools/label-budget-grid.sh) and draw it as heat-maps: paper Figure 9, in kind.
 
-    python scripts/label_budget_grid.py --runs runs/grid --runs runs/grid-s1 --data ../shared/data-small \
+    python tools/label_budget_grid.py --runs runs/grid --runs runs/grid-s1 --data ../shared/data-small \
         --out docs/label-budget
 
 Each cell's model (see the shell script) is scored on the held-out split by the same rules as
-scripts/reproduction_table.py: IoU and far MSE on natural photos, whole and boundary MSE and SAD on composites,
+tools/reproduction_table.py: IoU and far MSE on natural photos, whole and boundary MSE and SAD on composites,
 the network's own output at --short-side. With several --runs (one a seed), the mean and half the
 range over seeds. Writes <out>.json and <out>.png; prints a Markdown table.
 """
@@ -137,7 +137,7 @@ def main() -> None:
     grid = combine([score_runs(r, args.data, args.short_side) for r in args.runs or [Path("runs/grid")]])
     if not grid:
         raise SystemExit(f"no cell finished in every folder of {[str(r) for r in args.runs]}: "
-                         "run scripts/label-budget-grid.sh first")
+                         "run tools/label-budget-grid.sh first")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(grid, indent=2))
     plot(grid, args.out.with_suffix(".png"))

@@ -1,7 +1,7 @@
-"""Collect the final validation of the ablation runs (scripts/ablation-ema-aug.sh) into a Markdown table.
+"""Collect the final validation of the ablation runs (tools/ablation-ema-aug.sh) into a Markdown table.
 
-    python scripts/ablation_table.py runs/r2/ablation                       # one seed
-    python scripts/ablation_table.py runs/r2/ablation runs/r2/ablation-s1   # mean ± half the range over seeds
+    python tools/ablation_table.py runs/r2/ablation                       # one seed
+    python tools/ablation_table.py runs/r2/ablation runs/r2/ablation-s1   # mean ± half the range over seeds
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Score pre-trained, teacher and MLB-student weights on the held-out split: the paper's Table 3, in kind.
 
-    python scripts/reproduction_table.py --data ../shared/data --runs runs --out docs/reproduction
+    python tools/reproduction_table.py --data ../shared/data --runs runs --out docs/reproduction
 
 Natural photos (segmentation val split): IoU and far-from-edge MSE. Composites (matte val split, fixed
 backgrounds): whole and boundary MSE and SAD. Writes <out>.json and <out>.png (bar charts).

@@ -8,7 +8,7 @@
 #   seg 0, matte 0:  no labels, no model.
 # Budgets are seeded subsets of the training side; the held-out split is the same for every cell. Every stage
 # resumes if interrupted. SEED=1 repeats the grid with another init and sampling on the same data (--split-seed 0).
-# Then: python scripts/label_budget_grid.py --runs "$RUNS" --data "$DATA"
+# Then: python tools/label_budget_grid.py --runs "$RUNS" --data "$DATA"
 set -euo pipefail
 DATA=${DATA:-../shared/data-small}
 RUNS=${RUNS:-runs/grid}

@@ -6,7 +6,7 @@ so our figures can be read against it. MediaPipe's legacy "solutions" API (the l
 
     python -m venv .mp-venv && . .mp-venv/bin/activate
     pip install mediapipe==0.10.14 "numpy<2" -e .
-    python scripts/baseline_mediapipe.py --seg ../shared/data/portrait-seg/train \
+    python tools/baseline_mediapipe.py --seg ../shared/data/portrait-seg/train \
         --matte ../shared/data/portrait-matte/train --backgrounds ../shared/data/backgrounds/train
 
 The alpha scored is MediaPipe's `segmentation_mask` (its soft confidence at the image's size), as an app would

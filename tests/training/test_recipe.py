@@ -1,0 +1,94 @@
+"""Recipes (training.recipe, `wsshm-rt train recipe`): the repository's recipes resolve to the commands their
+round scripts ran, and the default model's recipe runs end to end (small, on tiny generated data) into one file."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from wsshm_rt.cli import main  # noqa: E402
+from wsshm_rt.errors import WsshmError  # noqa: E402
+from wsshm_rt.training.recipe import describe, load_recipe  # noqa: E402
+from wsshm_rt.weights import load_weights  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def run_cli(*args):
+    try:
+        main(list(args))
+    except SystemExit as exc:  # typer's standalone mode exits 0 on success
+        assert exc.code in (0, None), exc.code
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+def test_every_recipe_resolves(recipe):
+    lines = describe(load_recipe(RECIPES / recipe))
+    assert lines and all(line.startswith(("wsshm-rt ", "python -m wsshm_rt")) for line in lines)
+
+
+def test_default_recipe_is_the_round_one_script():
+    """recipes/default-cpu.yaml gives the commands scripts/train-default-cpu.sh ran (flags that differ from the
+    stage defaults), and --set changes a var everywhere it is used."""
+    lines = describe(load_recipe(RECIPES / "default-cpu.yaml", {"data": "D", "runs": "R", "pre_iters": 1800}))
+    assert lines[0] == ("wsshm-rt train pretrain --model r18-0.5 --seg D/portrait-seg/train --out R/pre --iters 1800 "
+                        "--batch-size 8 --lr 0.0007 --min-lr 1e-05 --crop-min 160 --crop-max 224 --workers 1 "
+                        "--val-every 250 --val-limit 100 --val-short-side 320 --save-every 100 --no-progress")
+    assert "--init R/pre/last --out R/teacher --iters 600 " in lines[1]
+    assert "--teacher R/teacher/last --out R/student --iters 1500 " in lines[2]
+    assert lines[3].startswith("python -m wsshm_rt.export.bundle R/student/best --short-side 320 ")
+
+
+def test_recipe_mistakes_are_one_sentence(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vars: {a: 1}\nsteps:\n  - train: teacher\n    iters: ${b}\n")
+    with pytest.raises(WsshmError, match=r"uses \$\{b\}, which is not among its vars"):
+        load_recipe(bad)
+    with pytest.raises(WsshmError, match="not a var of .* nor a config option"):
+        load_recipe(RECIPES / "default-cpu.yaml", {"dta": "x"})
+    bad.write_text("steps:\n  - train: teacher\n    iters: -3\n")
+    with pytest.raises(WsshmError, match="must be positive"):  # every config is checked before anything runs
+        load_recipe(bad)
+
+
+@pytest.mark.slow
+def test_default_recipe_runs_end_to_end(tiny_data, tmp_path, capsys):
+    """`wsshm-rt train recipe recipes/default-cpu.yaml --preset small` on tiny data: three stages, then one bundle
+    file whose weights are the student's best, rounded to fp16."""
+    torch.set_num_threads(1)
+    args = ["train", "recipe", str(RECIPES / "default-cpu.yaml"), "--preset", "small",
+            "--set", f"runs={tmp_path}/runs", "--set", f"assets={tmp_path}/assets"]
+    for name, value in (("iters", 2), ("crop_min", 64), ("crop_max", 64), ("batch_size", 2), ("workers", 0),
+                        ("val_short_side", 64), ("val_limit", 2), ("device", "cpu")):
+        args += ["--set", f"{name}={value}"]
+    # The recipe names data/portrait-seg/train etc.: the tiny folders, linked under those names.
+    data = tmp_path / "data"
+    for sub, key in (("portrait-seg", "seg"), ("portrait-matte", "matte"), ("backgrounds", "bg")):
+        (data / sub).mkdir(parents=True)
+        (data / sub / "train").symlink_to(tiny_data[key], target_is_directory=True)
+    run_cli(*args, "--set", f"data={data}")
+    steps = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wsshm-rt recipe:")]
+    assert [line.split(":")[1].strip() for line in steps] == ["pre", "teacher", "student", "bundle-4"]
+    for stage in ("pre", "teacher", "student"):
+        assert load_weights(tmp_path / "runs" / stage / "last")[1]["step"] == "2"
+    bundled = sorted((tmp_path / "assets").iterdir())
+    assert [p.name for p in bundled] == ["wsshm-r18-0.5.onnx"]
+    got, meta = load_weights(bundled[0])
+    best, _ = load_weights(tmp_path / "runs" / "student" / "best")
+    key = "decoder.0.conv.0.weight"
+    assert np.array_equal(got[key].float().numpy(), best[key].half().float().numpy())
+    assert meta["short_side"] == "320" and "recipes/default-cpu.yaml" in meta["note"]
+
+
+def test_help_shows_each_stages_own_defaults(capsys, monkeypatch):
+    """The "[default: ...]" text survives rich's markup, and is the stage's: the teacher trains 10000 steps."""
+    monkeypatch.setenv("COLUMNS", "250")
+    shown = {}
+    for stage in ("pretrain", "teacher"):
+        run_cli("train", stage, "--help")
+        out = capsys.readouterr().out
+        shown[stage] = [line for line in out.splitlines() if "--iters " in line or "--lr " in line]
+    assert "[default: 200000]" in shown["pretrain"][0] and "[default: 0.0001]" in shown["pretrain"][1]
+    assert "[default: 10000]" in shown["teacher"][0] and "[default: 5e-05]" in shown["teacher"][1]

@@ -1,0 +1,171 @@
+"""Recipes: a whole training recipe in one YAML file, run end to end by one command.
+
+    wsshm-rt train recipe recipes/default-cpu.yaml --set data=../shared/data-small --set runs=runs/r1
+
+A recipe file (flat and typed, no inheritance):
+  vars:    {name: default, ...}    ``${name}`` in any value below; ``--set name=value`` overrides a default
+  common:  {field: value, ...}     TrainConfig fields of every train step
+  steps:                           run in order; run again, a recipe resumes (a finished stage ends at once)
+    - train: pretrain|teacher|student   plus TrainConfig fields; ``out`` defaults to ${runs}/<name>
+      name: pre
+    - average: [weights, ...]      ``weights: [w, ...]`` (relative), ``out: x.safetensors|x.onnx``
+    - bundle: weights              ``short_side``, ``note``, ``out_dir`` (export.bundle)
+
+A train step's config, lowest first: stage defaults < ``common`` < the step < ``--preset`` < ``--set field=value``
+(a config field the recipe does not declare as a var, given with --set, applies to every train step):
+``--preset small --set iters=20`` runs a recipe as a smoke test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..errors import WsshmError
+from .config import PRESETS, TrainConfig, field_names, load_yaml, resolve_config
+
+_VAR = re.compile(r"\$\{(\w+)\}")
+STEP_KINDS = ("train", "average", "bundle")
+
+
+@dataclass
+class Step:
+    kind: str          # "train" | "average" | "bundle"
+    name: str
+    spec: dict         # train: the TrainConfig; average/bundle: their arguments
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``["a=1", "runs=runs/x"]`` -> {"a": 1, "runs": "runs/x"}; values read as YAML scalars (numbers, booleans)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise WsshmError(f"--set takes name=value, not {item!r}")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return out
+
+
+def load_recipe(path, sets: dict | None = None, preset: str | None = None) -> list[Step]:
+    """The resolved steps of the recipe at ``path``; every config is built (and validated) before anything runs."""
+    recipe = load_yaml(path)
+    unknown = sorted(set(recipe) - {"vars", "common", "steps"})
+    if unknown or not isinstance(recipe.get("steps"), list):
+        raise WsshmError(f"recipe {path} must hold 'steps' (a list), and may hold 'vars' and 'common'"
+                         + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    declared = recipe.get("vars") or {}
+    sets = dict(sets or {})  # a name the recipe declares is its var; another config field applies to every step
+    config_sets = {k: sets.pop(k) for k in list(sets) if k not in declared and k in field_names()}
+    missing = sorted(set(sets) - set(declared))
+    if missing:
+        raise WsshmError(f"--set {', '.join(missing)}: not a var of {path} nor a config option")
+    variables = {**declared, **sets}
+    common = _substitute(recipe.get("common") or {}, variables)
+    return [_step(_substitute(raw, variables), common, config_sets, preset, variables, i)
+            for i, raw in enumerate(recipe["steps"])]
+
+
+def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, index: int) -> Step:
+    kinds = [k for k in STEP_KINDS if k in raw] if isinstance(raw, dict) else []
+    if len(kinds) != 1:
+        raise WsshmError(f"recipe step {index + 1} must name one of {', '.join(STEP_KINDS)}, not {raw!r}")
+    kind = kinds[0]
+    spec = {k: v for k, v in raw.items() if k not in (kind, "name")}
+    name = str(raw.get("name", raw[kind] if kind == "train" else f"{kind}-{index + 1}"))
+    if kind != "train":
+        return Step(kind, name, {kind: raw[kind], **spec})
+    values = {**common, **spec, **_preset_values(preset), **config_sets}
+    values.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
+    return Step(kind, name, {"config": resolve_config(str(raw[kind]), None, None, values)})
+
+
+def _preset_values(preset: str | None) -> dict:
+    if preset and preset not in PRESETS:
+        raise WsshmError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return dict(PRESETS.get(preset or "paper", {}))
+
+
+def _substitute(value, variables: dict):
+    """``${name}`` -> the var; a value that is one whole ``${name}`` keeps the var's type (a number stays one)."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables) for v in value]
+    if not isinstance(value, str):
+        return value
+    for name in _VAR.findall(value):
+        if name not in variables:
+            raise WsshmError(f"recipe uses ${{{name}}}, which is not among its vars ({', '.join(variables)})")
+    whole = _VAR.fullmatch(value)
+    if whole:
+        return variables[whole.group(1)]
+    return _VAR.sub(lambda m: str(variables[m.group(1)]), value)
+
+
+def command_line(cfg: TrainConfig) -> str:
+    """The `wsshm-rt train` command that runs ``cfg``: every field that differs from the stage's defaults."""
+    default = resolve_config(cfg.stage)
+    args = [f"wsshm-rt train {cfg.stage}"]
+    for f in fields(TrainConfig):
+        value, flag = getattr(cfg, f.name), "--" + f.name.replace("_", "-")
+        if f.name == "stage" or value == getattr(default, f.name):
+            continue
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+        else:
+            args += [f"{flag} {v}" for v in (value if isinstance(value, list) else [value])]
+    return " ".join(args)
+
+
+def describe(steps: list[Step]) -> list[str]:
+    """One line a step: the command it amounts to."""
+    lines = []
+    for s in steps:
+        if s.kind == "train":
+            lines.append(command_line(s.spec["config"]))
+        elif s.kind == "average":
+            weights = s.spec.get("weights")
+            lines.append("wsshm-rt average " + " ".join(map(str, s.spec["average"]))
+                         + (f" --weights {','.join(map(str, weights))}" if weights else "") + f" -o {s.spec.get('out')}")
+        else:
+            opts = {k: v for k, v in s.spec.items() if k != "bundle"}
+            lines.append(f"python -m wsshm_rt.export.bundle {s.spec['bundle']} "
+                         + " ".join(f"--{k.replace('_', '-')} {v!r}" if k == "note" else f"--{k.replace('_', '-')} {v}"
+                                    for k, v in opts.items()))
+    return lines
+
+
+def run_recipe(path, sets: dict | None = None, preset: str | None = None, echo=print) -> list[Step]:
+    """Run every step of the recipe at ``path`` in order; each train step resumes from its run folder."""
+    steps = load_recipe(path, sets, preset)
+    for step, line in zip(steps, describe(steps)):
+        echo(f"wsshm-rt recipe: {step.name}: {line}")
+        _run(step)
+    return steps
+
+
+def _run(step: Step) -> None:
+    if step.kind == "train":
+        from .loop import train
+
+        train(step.spec["config"])
+    elif step.kind == "average":
+        from .average import average_weights
+
+        if "out" not in step.spec:
+            raise WsshmError(f"recipe step {step.name}: an average needs 'out'")
+        average_weights(step.spec["average"], step.spec["out"], step.spec.get("weights"))
+    else:
+        from ..export.bundle import bundle
+
+        opts = {k: v for k, v in step.spec.items() if k not in ("bundle", "out_dir", "short_side")}
+        bundle(step.spec["bundle"], step.spec.get("out_dir") or _assets(), step.spec.get("short_side"), **opts)
+
+
+def _assets():
+    from ..matter import ASSETS
+
+    return ASSETS
