@@ -15,7 +15,7 @@ from . import preprocess
 from .engines import open_engine
 from .errors import WsshmError
 from .images import load_image
-from .video_filters import check_refine
+from .refine import check_refine
 
 log = logging.getLogger("wsshm_rt")
 

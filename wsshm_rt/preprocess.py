@@ -154,7 +154,7 @@ def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
     """
     th, tw = geom.resized_hw
     if guide is not None:
-        from .video_filters import guided_refine
+        from .refine import guided_refine
 
         return guided_refine(alpha[:th, :tw], guide, guide_small)
     a = np.ascontiguousarray(alpha[:th, :tw], dtype=np.float32)
