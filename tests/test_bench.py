@@ -2,12 +2,12 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from wsshm_rt.bench.flops import count_flops, count_params
-from wsshm_rt.bench.reference import MODNET_REFERENCE_MS, speedup_vs_modnet
 from wsshm_rt.bench.throughput import BenchConfig, format_report, parse_torch_variant, run_bench
 from wsshm_rt.bench.timing import summarise, time_interleaved, time_runs
 from wsshm_rt.errors import WsshmError
@@ -75,10 +75,6 @@ def test_bench_cli_model_list(monkeypatch, given, models):
     assert done.value.code == 0 and seen[0].models == models and seen[0].runs >= 20
 
 
-def test_modnet_reference_ratio():
-    assert speedup_vs_modnet(MODNET_REFERENCE_MS / 4) == pytest.approx(4.0)
-
-
 def test_torch_variant_parsing():
     assert parse_torch_variant("eager") == frozenset()
     assert parse_torch_variant("fp16+channels_last") == {"fp16", "channels_last"}
@@ -88,7 +84,7 @@ def test_torch_variant_parsing():
 
 
 def _check_row(row):
-    for key in ("median_ms", "min_ms", "max_ms", "fps", "ms_per_image", "speedup_vs_modnet_ref"):
+    for key in ("median_ms", "min_ms", "max_ms", "fps", "ms_per_image"):
         assert row[key] > 0, key
     assert row["min_ms"] <= row["median_ms"] <= row["max_ms"] and row["runs"] == 2
 
@@ -118,7 +114,8 @@ def test_bench_cli_json_and_plot(tmp_path, capsys):
     assert set(e2e["stages_ms"]) == {"decode", "preprocess", "infer", "postprocess"}
     assert [(s["variant"], "GPU-only" in s["reason"]) for s in report["skipped"]] == [("fp16", True)]
     text = capsys.readouterr().out
-    assert "MODNet (measured on this machine by the project lead): 574 ms" in text and "paper Xeon" in text
+    assert "no --reference: no ratios" in text and "paper Xeon" in text and "574" not in text
+    assert report["reference"] is None and all(r["vs_reference"] is None for r in report["results"])
 
 
 def test_bench_onnx_path_and_tensorrt_skip_on_cpu(tiny_onnx):
@@ -135,7 +132,7 @@ def test_bench_bad_input_is_one_clear_error(tmp_path):
     with pytest.raises(WsshmError, match="unknown model"):
         run_bench(BenchConfig(models=["r19"], size=(64, 64)))
     with pytest.raises(WsshmError, match="unknown engine"):
-        run_bench(BenchConfig(engines=("openvino",)))
+        run_bench(BenchConfig(engines=("openvino-gpu",)))
     with pytest.raises(WsshmError, match="does not exist"):
         run_bench(BenchConfig(models=[str(tmp_path / "nope.onnx")], size=(64, 64)))
 
@@ -153,3 +150,97 @@ def test_cpu_bf16_runs_only_where_the_cpu_has_it(monkeypatch, native):
         _check_row(report["results"][0])
     else:
         assert report["results"] == [] and "no native bf16" in report["skipped"][0]["reason"]
+
+
+# ---------------------------------------------------------------- peers timed in the same run
+
+
+class FixedPeer(nn.Module):
+    """A stand-in for another project's network: one input of a fixed shape, one output, no wsshm-rt metadata."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 1))
+
+    def forward(self, x):
+        return torch.sigmoid(self.body(x))
+
+
+@pytest.fixture(scope="module")
+def fixed_peer(tmp_path_factory):
+    import warnings
+
+    path = tmp_path_factory.mktemp("peer") / "peer.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation notices
+        torch.onnx.export(FixedPeer().eval(), (torch.zeros(1, 3, 48, 80),), str(path), input_names=["input"],
+                          output_names=["out"], opset_version=17, dynamo=False)
+    return path
+
+
+def test_fixed_shape_peer_is_timed_at_its_shape_and_is_the_reference(tiny_onnx, fixed_peer, capsys):
+    from wsshm_rt.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["bench", str(tiny_onnx), "--size", "64", "--runs", "3", "--warmup", "1", "--batch", "1,2",
+              "--reference", str(fixed_peer)])  # the reference is added to the models when not among them
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    peer = [line for line in text.splitlines() if line.startswith("peer ") and "model_only" in line]
+    assert len(peer) == 1 and "1x3x48x80" in peer[0] and "x1.00 vs ref" in peer[0]
+    ours = [line for line in text.splitlines() if line.startswith("r18-0.5 ") and "model_only" in line]
+    assert [("1x3x64x64" in line, "2x3x64x64" in line) for line in ours] == [(True, False), (False, True)]
+    assert all(" vs ref" in line for line in ours)
+    assert "fixed 1x3x48x80" in text and "ratios (x vs ref) are FPS against peer onnxruntime/cpu at 1x3x48x80" in text
+    assert "skipped peer onnxruntime/cpu: its input has a fixed batch of 1" in text
+
+
+def test_ratios_are_the_reference_time_over_each_rows(tiny_onnx, fixed_peer):
+    cfg = BenchConfig(models=[str(tiny_onnx), str(fixed_peer)], size=(64, 64), runs=3, warmup=1, end_to_end=False,
+                      reference=str(fixed_peer))
+    report = run_bench(cfg, log=lambda _: None)
+    ref, ours = report["reference"], report["results"][0]
+    assert (ref["model"], ref["shape"]) == ("peer", [1, 3, 48, 80]) and ours["model"] == "r18-0.5"
+    assert ours["vs_reference"] == pytest.approx(ref["ms_per_image"] / ours["ms_per_image"])
+    assert report["models"]["peer"]["fixed_shape"] == [1, 3, 48, 80]
+    # the peer's FLOPs come from its graph: 2 x (3 x 3 x 3 x 8 + 8 x 1) per output pixel
+    assert report["models"]["peer"]["gflops"]["total"] * 1e9 == pytest.approx(2 * 48 * 80 * (27 * 8 + 8))
+
+
+def test_onnx_flops_match_the_torch_count(tiny_onnx):
+    from wsshm_rt.bench.flops import onnx_flops
+    from wsshm_rt.models import create_model
+
+    torch_count = count_flops(create_model("r18-0.5").eval(), torch.zeros(1, 3, 64, 96))["total"]
+    assert onnx_flops(tiny_onnx, (1, 3, 64, 96)) == torch_count
+
+
+def test_modnet_peer_exports_a_fixed_shape_onnx(tmp_path):
+    import onnxruntime as ort
+
+    from wsshm_rt.bench.flops import onnx_flops
+    from wsshm_rt.bench.peers import MODNetPeer, export_peer
+
+    path = export_peer("modnet", tmp_path / "modnet.onnx", size=(64, 96))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert sess.get_inputs()[0].shape == [1, 3, 64, 96] and sess.get_modelmeta().custom_metadata_map["peer"] == "modnet"
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    torch.manual_seed(0)
+    model = MODNetPeer().eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = sess.run(None, {"image": x})[0]
+    assert got.shape == (1, 1, 64, 96) and np.abs(got - ref).max() < 1e-4  # the seeded weights, exported as is
+    assert count_params(model)["total"] == pytest.approx(6.4e6, rel=0.05)   # MODNet's 6.5M parameters
+    assert onnx_flops(path, (1, 3, 64, 96)) == count_flops(model, torch.zeros(1, 3, 64, 96))["total"]
+
+
+def test_openvino_rows_beside_onnxruntime(tiny_onnx, fixed_peer):
+    pytest.importorskip("openvino")
+    cfg = BenchConfig(models=[str(tiny_onnx), str(fixed_peer)], engines=("onnxruntime", "openvino"), size=(64, 64),
+                      runs=2, warmup=1, end_to_end=False, costs=False, reference=str(fixed_peer))
+    report = run_bench(cfg, log=lambda _: None)
+    timed = {(r["model"], r["engine"], r["variant"]) for r in report["results"]}
+    assert {("r18-0.5", "openvino", "fp32"), ("peer", "openvino", "fp32"), ("peer", "onnxruntime", "cpu")} <= timed
+    skipped_bf16 = {s["model"] for s in report["skipped"] if s["variant"] == "bf16"}
+    assert ("r18-0.5", "openvino", "bf16") in timed or "r18-0.5" in skipped_bf16

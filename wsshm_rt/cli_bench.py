@@ -44,11 +44,13 @@ def with_default_models(given: list[str], defaults) -> list[str]:
 
 
 def bench(
-    models: Optional[list[str]] = typer.Argument(None, help="Architectures (r101, r18, r18-0.5) or .onnx files. "
-                                                 "Default: r101 r18 r18-0.5, exported untrained, plus any "
-                                                 ".onnx given."),
+    models: Optional[list[str]] = typer.Argument(None, help="Architectures (r101, r18, r18-0.5) or .onnx files, "
+                                                 "ours or any other network's (a fixed-shape one is timed at its "
+                                                 "own shape). Default: r101 r18 r18-0.5, exported untrained, plus "
+                                                 "any .onnx given."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
-    engines: str = typer.Option("onnxruntime", help="Comma list of onnxruntime, tensorrt, torch."),
+    engines: str = typer.Option("onnxruntime", help="Comma list of onnxruntime, openvino (fp32 and bf16), "
+                                "tensorrt, torch."),
     batch: str = typer.Option("1", help="Comma list of batch sizes, e.g. 1,8."),
     size: str = typer.Option("512", help="Network input: S (square) or HxW."),
     threads: int = typer.Option(2, help="CPU threads (2 matches the reference machine)."),
@@ -62,8 +64,12 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG bar chart of FPS here."),
     trt_cache: Optional[Path] = typer.Option(None, help="TensorRT engine cache folder."),
+    reference: Optional[str] = typer.Option(None, help="A model (name or .onnx, e.g. a peer network) timed in "
+                                            "this run that every row's FPS is divided by; added to the models "
+                                            "if not among them."),
 ):
-    """Throughput table: latency and FPS per model/engine/batch, params and GFLOPs, the paper's figures beside."""
+    """Throughput table: latency and FPS per model/engine/batch, timed interleaved in one run, ratios against a
+    --reference measured in the same run, params and GFLOPs, the paper's figures quoted beside."""
     import json
 
     from .bench.throughput import DEFAULT_MODELS, BenchConfig, format_report, plot_report, run_bench
@@ -72,7 +78,8 @@ def bench(
     cfg = BenchConfig(models=with_default_models(models or [], DEFAULT_MODELS), device=device,
                       engines=tuple(e.strip() for e in engines.split(",") if e.strip()),
                       batches=_ints(batch, "--batch"), size=_size(size), threads=threads, runs=runs,
-                      warmup=warmup, end_to_end=end_to_end, torch_variants=variants, trt_cache=trt_cache)
+                      warmup=warmup, end_to_end=end_to_end, torch_variants=variants, trt_cache=trt_cache,
+                      reference=reference)
     report = run_bench(cfg, log=lambda line: typer.echo(line, err=True))
     typer.echo(format_report(report))
     if json_out:

@@ -1,6 +1,7 @@
-"""Reference figures printed beside our measurements. They are quoted, never measured by this code."""
+"""The paper's speed figures, quoted in their own columns beside our measurements; never measured by this code,
+and never a reference that our rows are divided by (ratios come from a reference timed in the same run)."""
 
-# The paper, ONNX Runtime at 512x512, frames per second (METHOD.md, Headline numbers).
+# The paper, ONNX Runtime at 512x512, frames per second (METHOD.md, Headline numbers; the paper's Table 1).
 PAPER_FPS = {
     "r101": {"v100": 58.3, "xeon_gold_5120": 5.0},
     "r18": {"v100": 222.2, "xeon_gold_5120": 18.7},
@@ -8,16 +9,7 @@ PAPER_FPS = {
     "modnet": {"v100": 101.7, "xeon_gold_5120": 8.9},
 }
 
-# No MODNet-like baseline exists in this project, so it cannot be measured here; the issue gives this figure.
-MODNET_REFERENCE_MS = 574.0
-MODNET_REFERENCE_LABEL = "MODNet (measured on this machine by the project lead): 574 ms"
 
-
-def paper_fps(arch: str | None) -> dict:
-    """The paper's FPS for ``arch`` ({} when the paper has no row for it)."""
-    return dict(PAPER_FPS.get(arch or "", {}))
-
-
-def speedup_vs_modnet(ms_per_image: float) -> float:
-    """How many times faster than the fixed MODNet reference figure (> 1 = faster)."""
-    return MODNET_REFERENCE_MS / ms_per_image
+def paper_fps(name: str | None) -> dict:
+    """The paper's FPS for an architecture or a peer (``modnet``); {} when the paper has no row for it."""
+    return dict(PAPER_FPS.get(name or "", {}))

@@ -37,16 +37,24 @@ def summarise(times_ms: list[float], batch: int = 1) -> dict:
             "fps": batch * 1e3 / med if med > 0 else float("inf")}
 
 
-def time_interleaved(fns: dict[str, Callable[[], object]], runs: int = 20, warmup: int = 3) -> dict[str, list[float]]:
+def time_interleaved(fns: dict[str, Callable[[], object]], runs: int = 20, warmup: int = 3,
+                     syncs: dict[str, Callable[[], None] | None] | None = None) -> dict[str, list[float]]:
     """Time several callables in turn (a, b, a, b, ...): on a shared, noisy machine every contender sees the
-    same background load, so their ratio is fairer than two back-to-back series."""
-    for fn in fns.values():
+    same background load, so their ratio is fairer than two back-to-back series. ``syncs``: as time_runs' sync,
+    per callable."""
+    syncs = syncs or {}
+    for k, fn in fns.items():
         for _ in range(warmup):
             fn()
+        if syncs.get(k):
+            syncs[k]()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(runs):
         for k, fn in fns.items():
+            sync = syncs.get(k)
             t0 = time.perf_counter()
             fn()
+            if sync:
+                sync()
             times[k].append((time.perf_counter() - t0) * 1e3)
     return times

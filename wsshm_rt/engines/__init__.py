@@ -13,12 +13,12 @@ import numpy as np
 
 from ..errors import WsshmError, check_choice
 
-ENGINES = ("auto", "onnxruntime", "tensorrt", "torch")
+ENGINES = ("auto", "onnxruntime", "tensorrt", "torch", "openvino")
 DEVICES = ("auto", "cpu", "cuda")
 
 
 class Engine(Protocol):
-    name: str          # "onnxruntime" | "tensorrt" | "torch"
+    name: str          # "onnxruntime" | "tensorrt" | "torch" | "openvino"
     device: str        # "cpu" | "cuda"
     detail: str        # e.g. the execution provider that ONNX Runtime took
     metadata: dict     # the model's wsshm-rt metadata (architecture, mean, std, ...)
@@ -32,20 +32,25 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", threads: int | None = None,
                 precision: str = "fp32") -> Engine:
-    """Open ``model_path`` with the requested (or the natural) engine; ``precision`` other than fp32: torch only."""
+    """Open ``model_path`` with the requested (or the natural) engine; ``precision`` other than fp32: torch, and bf16
+    on openvino (an .onnx model; ``engine="openvino"`` is never picked by "auto")."""
     check_choice("engine", engine, ENGINES)
     check_choice("device", device, DEVICES)
     suffix = model_path.suffix.lower()
     kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
                                               ".safetensors": "torch"}.get(suffix, "onnxruntime")
     check_choice("precision", precision, PRECISIONS)
-    if precision != "fp32" and kind != "torch":
-        raise WsshmError(f"precision {precision} runs on the torch engine (a .safetensors model); ONNX and TensorRT "
-                         "models run at the precision they were exported with")
+    if precision != "fp32" and kind != "torch" and (kind, precision) != ("openvino", "bf16"):
+        raise WsshmError(f"precision {precision} runs on the torch engine (a .safetensors model), and bf16 on the "
+                         "openvino engine; ONNX Runtime and TensorRT run a model at the precision it was exported with")
     if kind == "onnxruntime":
         from .onnxruntime import OrtEngine
 
         return OrtEngine(model_path, device, threads, tensorrt_ep=engine != "onnxruntime" or device == "auto")
+    if kind == "openvino":
+        from .openvino import OpenVinoEngine
+
+        return OpenVinoEngine(model_path, device, threads, precision)
     if kind == "torch":
         from .torch import TorchEngine
 

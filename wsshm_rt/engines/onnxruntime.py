@@ -62,6 +62,20 @@ def _providers(available: list[str], device: str, tensorrt_ep: bool) -> list[str
     return gpu + ["CPUExecutionProvider"]
 
 
+def onnx_io(path: Path) -> tuple[str, int, dict]:
+    """(input name, alpha output index, metadata) of a wsshm-rt ONNX model, checked as OrtEngine checks it; for
+    engines that read the file themselves (OpenVINO). Loaded without graph optimisation: nothing is run."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise WsshmError(f"{path} is not a loadable ONNX model ({_first_line(exc)})") from None
+    return (*_check_io(session, path), dict(session.get_modelmeta().custom_metadata_map))
+
+
 def _check_io(session, path: Path) -> tuple[str, int]:
     """Refuse, at load time, a model that cannot take our float Shape(N, 3, H, W) of any size."""
     inputs, outputs = session.get_inputs(), session.get_outputs()
