@@ -105,9 +105,12 @@ def eval_command(
     """Score a model on a folder: whole/boundary MSE, SAD, MAD, Grad, Conn (matte, photo) or IoU, far MSE (seg)."""
     from .training.evaluate import run_eval
 
-    _, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
-                        val_fraction, refine, tta)
+    result, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
+                             val_fraction, refine, tta)
     typer.echo(table)
+    typer.echo(f"wsshm-rt: {result['images']} scored, {result['skipped']} skipped", err=True)
+    if result["skipped"]:
+        raise typer.Exit(1)
 
 
 def recipe_command(
@@ -116,16 +119,18 @@ def recipe_command(
                                              "...), or a config option applied to every train step. Repeatable."),
     preset: Optional[str] = typer.Option(None, "--preset", help="'small': every train step at the small preset's "
                                          "size (a smoke test of the recipe)."),
+    only: Optional[str] = typer.Option(None, "--only", help="Run only these steps, by name, comma-separated."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the command of every step; run nothing."),
 ):
     """Run a training recipe end to end: its train, average and bundle steps in order (each stage resumes)."""
     from .training.recipe import describe, load_recipe, parse_sets, run_recipe
 
+    names = only.split(",") if only else None
     if dry_run:
-        for line in describe(load_recipe(recipe, parse_sets(sets), preset)):
+        for line in describe(load_recipe(recipe, parse_sets(sets), preset, names)):
             typer.echo(line)
         return
-    run_recipe(recipe, parse_sets(sets), preset, echo=lambda line: typer.echo(line, err=True))
+    run_recipe(recipe, parse_sets(sets), preset, names, echo=lambda line: typer.echo(line, err=True))
 
 
 def average_command(

@@ -39,6 +39,8 @@ def test_default_recipe_is_the_round_one_script():
     assert "--init R/pre/last --out R/teacher --iters 600 " in lines[1]
     assert "--teacher R/teacher/last --out R/student --iters 1500 " in lines[2]
     assert lines[3].startswith("python -m wsshm_rt.export.bundle R/student/best --short-side 320 ")
+    mix = describe(load_recipe(RECIPES / "default-cpu-round2.yaml", only=["student-mix"]))
+    assert len(mix) == 1 and "--init runs/r2/student-mlb-1300.safetensors " in mix[0] and "--matte-mix 0.5" in mix[0]
 
 
 def test_recipe_mistakes_are_one_sentence(tmp_path):
@@ -48,6 +50,11 @@ def test_recipe_mistakes_are_one_sentence(tmp_path):
         load_recipe(bad)
     with pytest.raises(WsshmError, match="not a var of .* nor a config option"):
         load_recipe(RECIPES / "default-cpu.yaml", {"dta": "x"})
+    with pytest.raises(WsshmError, match="--only mix: .* has the steps teacher, student, student-mix"):
+        load_recipe(RECIPES / "default-cpu-round2.yaml", only=["mix"])
+    bad.write_text("steps: [{train: ${x}]\n")
+    with pytest.raises(WsshmError, match="is not valid YAML"):
+        load_recipe(bad)
     bad.write_text("steps:\n  - train: teacher\n    iters: -3\n")
     with pytest.raises(WsshmError, match="must be positive"):  # every config is checked before anything runs
         load_recipe(bad)
@@ -92,3 +99,19 @@ def test_help_shows_each_stages_own_defaults(capsys, monkeypatch):
         shown[stage] = [line for line in out.splitlines() if "--iters " in line or "--lr " in line]
     assert "[default: 200000]" in shown["pretrain"][0] and "[default: 0.0001]" in shown["pretrain"][1]
     assert "[default: 10000]" in shown["teacher"][0] and "[default: 5e-05]" in shown["teacher"][1]
+
+
+def test_an_average_step(tmp_path):
+    from wsshm_rt.training.recipe import run_recipe
+
+    from .test_average import save_tiny
+
+    save_tiny(tmp_path / "a.safetensors", 1.0, 1), save_tiny(tmp_path / "b.safetensors", 4.0, 1)
+    recipe = tmp_path / "soup.yaml"
+    recipe.write_text("vars: {dir: x}\nsteps:\n  - average: ['${dir}/a.safetensors', '${dir}/b.safetensors']\n"
+                      "    weights: [2, 1]\n    out: ${dir}/soup.safetensors\n")
+    lines = []
+    run_recipe(recipe, {"dir": str(tmp_path)}, echo=lines.append)
+    assert lines == [f"wsshm-rt recipe: average-1: wsshm-rt average {tmp_path}/a.safetensors {tmp_path}/b.safetensors "
+                     f"--weights 2,1 -o {tmp_path}/soup.safetensors"]
+    assert torch.equal(load_weights(tmp_path / "soup.safetensors")[0]["1.running_mean"], torch.full((2,), 2.0))

@@ -1,6 +1,7 @@
 """Recipes: a whole training recipe in one YAML file, run end to end by one command.
 
     wsshm-rt train recipe recipes/default-cpu.yaml --set data=../shared/data-small --set runs=runs/r1
+    wsshm-rt train recipe recipes/default-cpu-round2.yaml --only student-mix     # one step, by name
 
 A recipe file (flat and typed, no inheritance):
   vars:    {name: default, ...}    ``${name}`` in any value below; ``--set name=value`` overrides a default
@@ -49,9 +50,16 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def load_recipe(path, sets: dict | None = None, preset: str | None = None) -> list[Step]:
-    """The resolved steps of the recipe at ``path``; every config is built (and validated) before anything runs."""
-    recipe = load_yaml(path)
+def load_recipe(path, sets: dict | None = None, preset: str | None = None,
+                only: list[str] | None = None) -> list[Step]:
+    """The resolved steps of the recipe at ``path`` (``only``: these, by name); every config is built (and
+    validated) before anything runs."""
+    import yaml
+
+    try:
+        recipe = load_yaml(path)
+    except yaml.YAMLError as exc:
+        raise WsshmError(f"recipe {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
     unknown = sorted(set(recipe) - {"vars", "common", "steps"})
     if unknown or not isinstance(recipe.get("steps"), list):
         raise WsshmError(f"recipe {path} must hold 'steps' (a list), and may hold 'vars' and 'common'"
@@ -64,8 +72,12 @@ def load_recipe(path, sets: dict | None = None, preset: str | None = None) -> li
         raise WsshmError(f"--set {', '.join(missing)}: not a var of {path} nor a config option")
     variables = {**declared, **sets}
     common = _substitute(recipe.get("common") or {}, variables)
-    return [_step(_substitute(raw, variables), common, config_sets, preset, variables, i)
-            for i, raw in enumerate(recipe["steps"])]
+    steps = [_step(_substitute(raw, variables), common, config_sets, preset, variables, i)
+             for i, raw in enumerate(recipe["steps"])]
+    unknown = sorted(set(only or []) - {s.name for s in steps})
+    if unknown:
+        raise WsshmError(f"--only {', '.join(unknown)}: {path} has the steps {', '.join(s.name for s in steps)}")
+    return [s for s in steps if not only or s.name in only]
 
 
 def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, index: int) -> Step:
@@ -128,8 +140,8 @@ def describe(steps: list[Step]) -> list[str]:
             lines.append(command_line(s.spec["config"]))
         elif s.kind == "average":
             weights = s.spec.get("weights")
-            lines.append("wsshm-rt average " + " ".join(map(str, s.spec["average"]))
-                         + (f" --weights {','.join(map(str, weights))}" if weights else "") + f" -o {s.spec.get('out')}")
+            weights = f" --weights {','.join(map(str, weights))}" if weights else ""
+            lines.append(f"wsshm-rt average {' '.join(map(str, s.spec['average']))}{weights} -o {s.spec.get('out')}")
         else:
             opts = {k: v for k, v in s.spec.items() if k != "bundle"}
             lines.append(f"python -m wsshm_rt.export.bundle {s.spec['bundle']} "
@@ -138,9 +150,11 @@ def describe(steps: list[Step]) -> list[str]:
     return lines
 
 
-def run_recipe(path, sets: dict | None = None, preset: str | None = None, echo=print) -> list[Step]:
-    """Run every step of the recipe at ``path`` in order; each train step resumes from its run folder."""
-    steps = load_recipe(path, sets, preset)
+def run_recipe(path, sets: dict | None = None, preset: str | None = None, only: list[str] | None = None,
+               echo=print) -> list[Step]:
+    """Run every step (or ``only`` these) of the recipe at ``path`` in order; each train step resumes from its
+    run folder."""
+    steps = load_recipe(path, sets, preset, only)
     for step, line in zip(steps, describe(steps)):
         echo(f"wsshm-rt recipe: {step.name}: {line}")
         _run(step)
