@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from . import cli_bench, cli_train, cli_video
+from . import cli_bench, cli_serve, cli_train, cli_video
 from .errors import WsshmError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -67,11 +68,22 @@ def predict(
                             "mirrored image only (2x); none: one pass."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Do not matte again an image whose outputs "
                                        "are all in OUT already (to finish an interrupted run)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on Ray (the [ray] extra): "
+                                      "alone, on RAY_ADDRESS's cluster or a new local instance; with an address "
+                                      "('ray://head:10001', 'auto', 'local'), there. Inputs and OUT must be on a file "
+                                      "system every node sees."),
 ):
     """Matte images: writes <name>.alpha.png, <name>.rgba.png and <name>.composite.png into OUT."""
     from .predict import PredictOptions, run_predict
 
     opts = PredictOptions(out=out, background=background, outputs=outputs, skip_existing=skip_existing)
+    if ray is not None:
+        from .ray import matte_dataset
+
+        run = matte_dataset(inputs, opts, ray or None, model=model, engine=engine.value, device=device.value,
+                            short_side=short_side, precision=precision, refine=refine, tta=tta,
+                            **({"threads": threads} if threads else {}))
+        raise typer.Exit(1 if run.failed else 0)
     failed = run_predict(inputs, opts, model=model, engine=engine.value, device=device.value,
                          short_side=short_side, threads=threads, precision=precision, refine=refine, tta=tta)
     raise typer.Exit(1 if failed else 0)
@@ -119,14 +131,25 @@ def export(
     typer.echo(f"wrote {path}")
 
 
-for _area in (cli_train, cli_video, cli_bench):
+for _area in (cli_train, cli_video, cli_bench, cli_serve):
     _area.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
     try:
-        app(args=argv)  # standalone mode: usage errors, --help and typer.Exit end the process here
+        # standalone mode: usage errors, --help and typer.Exit end the process here
+        app(args=_bare_ray_flag(sys.argv[1:] if argv is None else argv))
     except WsshmError as exc:
         typer.echo(f"wsshm-rt: error: {exc}", err=True)
         sys.exit(2)
+
+
+_RAY_ADDRESS = re.compile(r"^(auto|local|[a-z]+://\S+|[\w.-]+:\d+)$")
+
+
+def _bare_ray_flag(argv: list[str]) -> list[str]:
+    """``--ray`` takes an optional ADDRESS, which typer cannot say: a ``--ray`` not followed by something shaped
+    like a Ray address ('auto', 'local', 'ray://...', 'host:port') becomes ``--ray=`` (no address)."""
+    return [("--ray=" if a == "--ray" and not (i + 1 < len(argv) and _RAY_ADDRESS.match(argv[i + 1])) else a)
+            for i, a in enumerate(argv)]

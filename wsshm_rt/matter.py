@@ -102,6 +102,12 @@ class Matter:
         return preprocess.tta_alphas(lambda smalls: [a[0] for a in self._run(smalls)], rgbs, self.short_side, mode,
                                      guided, self.max_long_side)
 
+    def network_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The padded (H', W') the network sees for an image of (height, width): images with the same network shape
+        share one engine call in ``predict_batch`` (a server groups concurrent requests by it)."""
+        th, tw = preprocess.target_size(height, width, self.short_side, self.max_long_side)
+        return th + (-th) % 32, tw + (-tw) % 32
+
     def _run(self, smalls: list[np.ndarray]) -> list[np.ndarray]:
         """Images at the inference size -> the engine's alphas, each Shape(1, H', W') padded to a multiple of 32.
 

@@ -160,10 +160,14 @@ def _outputs_exist(stem: Path, kinds: list[str]) -> bool:
 
 
 def _predict_one(matter, path: Path, stem: Path, kinds: list[str], background) -> None:
+    rgb = load_image(path)
+    write_outputs(stem, rgb, matter.predict(rgb), kinds, background)
+
+
+def write_outputs(stem: Path, rgb, alpha, kinds: list[str], background) -> None:
+    """Write ``<stem>.alpha.png``, ``.rgba.png`` and ``.composite.png`` as ``kinds`` asks (also run on Ray)."""
     from .compose import alpha_to_uint8, cutout_rgba, replace_background
 
-    rgb = load_image(path)
-    alpha = matter.predict(rgb)
     if "alpha" in kinds:
         save_image(f"{stem}.alpha.png", alpha_to_uint8(alpha))
     if "rgba" in kinds:
