@@ -148,7 +148,8 @@ def test_a_model_that_shrinks_the_image_is_refused(tmp_path, portrait):
 
 def test_a_model_with_batch_fixed_at_one_still_predicts_batches(tmp_path, portrait):
     rgb, _ = portrait
-    matter = Matter(_onnx_model(tmp_path / "b1.onnx", [1, 3, "h", "w"], [1, 1, "h", "w"], [_grey()]), short_side=64)
+    nodes = [_grey("m"), onnx.helper.make_node("Sigmoid", ["m"], ["alpha"])]  # an alpha in [0, 1], as ours
+    matter = Matter(_onnx_model(tmp_path / "b1.onnx", [1, 3, "h", "w"], [1, 1, "h", "w"], nodes), short_side=64)
     alphas = matter.predict_batch([rgb, rgb[:40, :50]])
     assert [a.shape for a in alphas] == [rgb.shape[:2], (40, 50)]
     assert np.array_equal(alphas[0], matter.predict(rgb))

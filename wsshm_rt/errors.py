@@ -18,6 +18,11 @@ class WriteError(WsshmError):
     run over many files instead of being skipped: every later write would fail the same way."""
 
 
+class ModelError(WsshmError):
+    """The model cannot be used: it fails to run, or gives NaN or values that are no alpha. Like a WriteError it
+    ends a run over many files: every later input would fail the same way."""
+
+
 class MissingDependency(WsshmError):
     """An optional dependency (an extra) is not installed."""
 

@@ -176,7 +176,12 @@ def list_images(spec) -> list[Path]:
 
     p = Path(spec)
     if p.is_dir():
-        files = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        # Not only regular files: a pipe or a dangling link named like an image is reported and skipped by the
+        # reader, not passed over without a word.
+        try:
+            files = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir())
+        except OSError as exc:
+            raise WsshmError(f"cannot list the folder {p} ({exc.strerror or exc})") from None
         if not files:
             raise WsshmError(f"{p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return files
@@ -184,7 +189,7 @@ def list_images(spec) -> list[Path]:
         return [p]
     if any(ch in str(spec) for ch in "*?["):
         files = sorted(Path(f) for f in glob.glob(str(spec), recursive=True)
-                       if Path(f).suffix.lower() in IMAGE_SUFFIXES and Path(f).is_file())
+                       if Path(f).suffix.lower() in IMAGE_SUFFIXES and not Path(f).is_dir())
         if not files:
             raise WsshmError(f"no images match {spec}")
         return files

@@ -7,14 +7,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 
 from . import preprocess
 from .engines import open_engine
-from .errors import WsshmError
+from .errors import ModelError, WsshmError, WsshmTypeError, WsshmValueError, check_int, check_number
 from .images import load_image
+from .model_checks import MIN_SHORT_SIDE, check_alpha, check_model_path
 from .refine import check_refine
 
 log = logging.getLogger("wsshm_rt")
@@ -55,22 +57,18 @@ class Matter:
     def __init__(self, model=None, engine: str = "auto", device: str = "auto", short_side: int | None = None,
                  threads: int | None = None, max_long_side: int = 2048, precision: str = "fp32",
                  refine: str = "guided", tta: str = "flip+scale"):
+        from .weights import check_model_metadata, check_short_side, normalisation, recommended_short_side
+
         self.refine = check_refine(refine)
         self.tta = preprocess.check_tta(tta)
-        if model is not None and not str(model).strip():
-            raise WsshmError("the model path is empty; pass None (or nothing) for the bundled model")
-        self.model_path = default_model_path() if model is None else Path(model)
-        if not self.model_path.exists():
-            raise WsshmError(f"model file {self.model_path} does not exist")
-        if self.model_path.is_dir():
-            raise WsshmError(f"model {self.model_path} is a folder; pass the .onnx or .safetensors file")
+        # Every argument is checked here, before the model is opened: a wrong one is a sentence naming it.
+        short_side = None if short_side is None else check_short_side(short_side)
+        threads = check_int("threads", threads, 1, 1024, none_ok=True)
+        self.max_long_side = check_int("max_long_side", max_long_side, MIN_SHORT_SIDE, MAX_LONG_SIDE)
+        self.model_path = _model_path(model)
         self.engine = open_engine(self.model_path, engine, device, threads, precision)
-        from .weights import check_short_side, normalisation, recommended_short_side
-
-        if short_side is None:
-            short_side = recommended_short_side(self.engine.metadata)
-        self.short_side, self.max_long_side = check_short_side(short_side), max_long_side
-
+        check_model_metadata(self.engine.metadata, self.model_path)
+        self.short_side = recommended_short_side(self.engine.metadata) if short_side is None else short_side
         self.mean, self.std = normalisation(self.engine.metadata)
         log.info("wsshm-rt: %s", self.info)
 
@@ -89,14 +87,17 @@ class Matter:
 
         refine, tta: as the session's, for this call; None = the session's.
         """
-        return self.predict_batch([image], channels, refine, tta)[0]
+        return self._alphas([load_image(image, channels)], refine, tta)[0]
 
     def predict_batch(self, images, channels: str = "RGB", refine: str | None = None,
                       tta: str | None = None) -> list[np.ndarray]:
         """Alpha mattes of several images in one engine call per pass and size (images may differ in size)."""
-        guided = check_refine(refine or self.refine) == "guided"
-        mode = preprocess.check_tta(tta or self.tta)
-        rgbs = [load_image(im, channels) for im in images]
+        return self._alphas([load_image(im, channels, f"images[{i}]") for i, im in enumerate(_image_list(images))],
+                            refine, tta)
+
+    def _alphas(self, rgbs: list[np.ndarray], refine: str | None, tta: str | None) -> list[np.ndarray]:
+        guided = check_refine(self.refine if refine is None else refine) == "guided"
+        mode = preprocess.check_tta(self.tta if tta is None else tta)
         if not rgbs:
             return []
         return preprocess.tta_alphas(lambda smalls: [a[0] for a in self._run(smalls)], rgbs, self.short_side, mode,
@@ -121,9 +122,23 @@ class Matter:
             groups.setdefault(x.shape, []).append(i)
         out: list = [None] * len(nets)
         for idx in groups.values():
-            for i, alpha in zip(idx, self.engine.run(np.stack([nets[i] for i in idx]))):
+            alphas = self._engine_run(np.stack([nets[i] for i in idx]))
+            for i, alpha in zip(idx, alphas):
                 out[i] = alpha
         return out
+
+    def _engine_run(self, batch: np.ndarray) -> np.ndarray:
+        """The engine's alphas for ``batch``, refused (ModelError) where the model fails to run or gives no matte."""
+        try:
+            alphas = self.engine.run(batch)
+        except WsshmError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime, TensorRT and torch each raise their own types
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise ModelError(f"{self.model_path.name} failed to run on an input of Shape{tuple(batch.shape)} "
+                             f"({lines[0][:200]})") from None
+        check_alpha(alphas, self.model_path.name)
+        return alphas
 
     def stream(self, smooth: bool = True, strength: float = 0.7):
         """A per-stream matter for consecutive video or camera frames: ``alpha = stream(frame)``.
@@ -135,9 +150,7 @@ class Matter:
         """
         from .video import FrameMatter
 
-        if not 0.0 <= strength < 1.0:
-            raise WsshmError(f"strength must be in [0, 1), not {strength}")
-        return FrameMatter(self, smooth, strength)
+        return FrameMatter(self, bool(smooth), check_number("strength", strength, 0.0, 1.0, high_open=True))
 
     def cutout(self, image, channels: str = "RGB") -> np.ndarray:
         """RGBA cut-out (uint8 Shape(H, W, 4)) with foreground colours estimated."""
@@ -155,3 +168,30 @@ class Matter:
 
     def __repr__(self) -> str:
         return f"Matter({str(self.model_path)!r}, {self.info})"
+
+
+MAX_LONG_SIDE = 8192  # bounds the memory one inference can take
+
+
+def _model_path(model) -> Path:
+    """The model file ``model`` names (None: the bundled one), checked to be a regular file before it is opened."""
+    if model is None:
+        return default_model_path()
+    if not isinstance(model, (str, os.PathLike)):
+        raise WsshmTypeError(f"model must be a path (str or os.PathLike) or None, not a {type(model).__name__}")
+    if not str(model).strip():
+        raise WsshmValueError("the model path is empty; pass None (or nothing) for the bundled model")
+    check_model_path(Path(model))
+    return Path(model)
+
+
+def _image_list(images) -> list:
+    """``predict_batch``'s images as a list: one image (a path, bytes, an HxW[xC] array) is refused, not iterated."""
+    if isinstance(images, (str, bytes, bytearray, os.PathLike)) or (isinstance(images, np.ndarray)
+                                                                   and images.ndim != 4):
+        raise WsshmTypeError(f"images must be a list of images, not one {type(images).__name__}; use predict() for "
+                             "one image")
+    try:
+        return list(images)
+    except TypeError:
+        raise WsshmTypeError(f"images must be a list of images, not {type(images).__name__}") from None

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import WriteError, WsshmError
+from .errors import ModelError, WriteError, WsshmError
 from .images import ensure_writable, list_images, load_image, save_image
 
 OUTPUT_KINDS = ("alpha", "rgba", "composite")
@@ -124,14 +124,16 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
                 try:
                     _predict_one(matter, path, stems[path], kinds, background)
                     written += 1
-                except WsshmError as exc:
+                except (WriteError, ModelError) as exc:
                     if len(files) == 1:
                         raise
-                    if isinstance(exc, WriteError):
-                        # Every later write would fail the same way; say how far the run got, so it can be resumed.
-                        raise WriteError(f"{exc}; stopped after {_progress(written, files, todo)}") from None
+                    # Every later file would fail the same way; say how far the run got, so it can be resumed.
+                    raise type(exc)(f"{exc}; stopped after {_progress(written, files, todo)}") from None
+                except Exception as exc:  # noqa: BLE001 - any other failure is this file's: skip it, do the rest
+                    if len(files) == 1:
+                        raise as_error(exc, path) from None
                     failed += 1
-                    bar.write(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
+                    bar.write(f"wsshm-rt: skipped {path}: {as_error(exc, path)}", file=sys.stderr)
         except KeyboardInterrupt:
             bar.close()
             print(f"wsshm-rt: interrupted after {_progress(written, files, todo)}", file=sys.stderr)
@@ -140,11 +142,21 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
         raise WsshmError(f"none of the {len(todo)} images could be read")
     if progress:
         # Said once the work is done, so that an error stays the only line a failed run prints.
-        skipped = f", {failed} skipped" if failed else ""
         done = f", {len(files) - len(todo)} already there" if len(todo) < len(files) else ""
-        bar.write(f"wsshm-rt: {written} written to {opts.out}{done}{skipped} ({matter.model_path.name}, "
+        bar.write(f"wsshm-rt: {written} written to {opts.out}{done}, {failed} skipped ({matter.model_path.name}, "
                   f"{matter.info}, short side {matter.short_side})", file=sys.stderr)
     return failed
+
+
+def as_error(exc: Exception, path) -> WsshmError:
+    """A file's failure as one sentence: a WsshmError as it is, anything else (a decoder's or the OS's own
+    exception) named with its type, so a folder run reports it and goes on."""
+    if isinstance(exc, WsshmError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return WsshmError(f"{path} needs more memory than is free")
+    lines = str(exc).strip().splitlines() or [""]
+    return WsshmError(f"{path} could not be processed ({type(exc).__name__}: {lines[0][:200]})")
 
 
 def _progress(written: int, files: list, todo: list) -> str:

@@ -10,7 +10,9 @@ import json
 import struct
 from pathlib import Path
 
-from .errors import WsshmError
+from .errors import WsshmError, check_int
+from .model_checks import MAX_SHORT_SIDE, MIN_SHORT_SIDE, check_metadata, check_safetensors_layout
+from .model_checks import parse_short_side, parse_triple
 
 FORMAT_KEY = "wsshm_rt.format"
 FORMAT_VERSION = "1"
@@ -65,10 +67,19 @@ def read_metadata(path) -> dict[str, str]:
             header = json.loads(f.read(n))
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise WsshmError(f"{path} is not a safetensors weights file") from None
+    check_safetensors_layout(header, path, path.stat().st_size - 8 - n)
     meta = header.get("__metadata__") or {}
-    if meta.get(FORMAT_KEY) is None:
+    if not isinstance(meta, dict) or meta.get(FORMAT_KEY) is None:
         raise WsshmError(f"{path} is a safetensors file but not a wsshm-rt model (no '{FORMAT_KEY}' metadata)")
+    check_model_metadata(meta, path)
     return meta
+
+
+def check_model_metadata(meta: dict, path) -> None:
+    """Refuse, naming ``path``, metadata whose values cannot be used (short_side, mean, std, split)."""
+    from .preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+    check_metadata(meta, path, DEFAULT_SHORT_SIDE, (IMAGENET_MEAN, IMAGENET_STD))
 
 
 def make_metadata(architecture: str, mean, std, **extra) -> dict[str, str]:
@@ -83,24 +94,19 @@ def make_metadata(architecture: str, mean, std, **extra) -> dict[str, str]:
 def normalisation(meta: dict[str, str]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     from .preprocess import IMAGENET_MEAN, IMAGENET_STD
 
-    mean = tuple(json.loads(meta["mean"])) if "mean" in meta else IMAGENET_MEAN
-    std = tuple(json.loads(meta["std"])) if "std" in meta else IMAGENET_STD
-    return mean, std
+    return parse_triple(meta, "mean", IMAGENET_MEAN), parse_triple(meta, "std", IMAGENET_STD, positive=True)
 
 
 DEFAULT_SHORT_SIDE = 512  # the paper's test-time shorter side, for a model whose metadata recommends none
-MIN_SHORT_SIDE = 32  # the network's total stride
 
 
 def recommended_short_side(meta: dict[str, str]) -> int:
     """The inference shorter side a model's metadata recommends (``short_side``), else the paper's 512."""
-    return int(meta.get("short_side", DEFAULT_SHORT_SIDE))
+    return parse_short_side(meta, DEFAULT_SHORT_SIDE)
 
 
 def check_short_side(value: int, name: str = "short_side") -> int:
-    if value < MIN_SHORT_SIDE:
-        raise WsshmError(f"{name} must be at least {MIN_SHORT_SIDE}, not {value}")
-    return value
+    return check_int(name, value, MIN_SHORT_SIDE, MAX_SHORT_SIDE)
 
 
 def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
@@ -125,7 +131,10 @@ def load_weights(path):
         return load_onnx_weights(path)
     meta = read_metadata(path)
     st = _safetensors_torch()
-    return st.load_file(str(path), device="cpu"), meta
+    try:
+        return st.load_file(str(path), device="cpu"), meta
+    except Exception as exc:  # noqa: BLE001 - SafetensorError and kin: the layout passed, the data did not
+        raise WsshmError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0][:160]})") from None
 
 
 def _safetensors_torch():

@@ -16,21 +16,14 @@ class TorchEngine:
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None, precision: str = "fp32"):
         torch = require("torch", "train")
-        from ..models import create_model
-        from ..weights import load_weights
+        from ..models.loading import load_model
 
         if device == "cuda" and not torch.cuda.is_available():
             raise WsshmError("device='cuda' was asked for but torch sees no CUDA GPU")
         self.device = "cuda" if device in ("cuda", "auto") and torch.cuda.is_available() else "cpu"
         if threads and self.device == "cpu":
             torch.set_num_threads(threads)
-        state, self.metadata = load_weights(path)
-        self.model = create_model(self.metadata["architecture"])
-        try:
-            self.model.load_state_dict(state)
-        except RuntimeError:
-            raise WsshmError(f"{path} does not hold the weights of the {self.metadata['architecture']} model it "
-                             "names") from None
+        self.model, self.metadata = load_model(path)  # names and shapes checked: a wrong file is one sentence
         self.dtype = torch_dtype(torch, precision, self.device)
         # Reduced precision runs channels-last: that is where oneDNN / tensor cores have their fast kernels.
         self.layout = torch.contiguous_format if precision == "fp32" else torch.channels_last

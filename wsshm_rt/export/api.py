@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import WsshmError, require
+from ..errors import WsshmError, WsshmValueError, check_int, require
 from ..images import ensure_writable
 from ..weights import check_short_side
 
@@ -19,6 +19,7 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
     None keeps the weights' own recommendation, if they carry one.
     """
     out = Path(out)
+    check_opset(opset)
     if short_side is not None:
         check_short_side(short_side, "--short-side")
     if weights is None and model is None:
@@ -53,16 +54,15 @@ def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: i
                      short_side: int | None = None) -> Path:
     require("torch", "train")
     from ..models import create_model
+    from ..models.loading import load_model
     from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-    from ..weights import load_weights, make_metadata
+    from ..weights import make_metadata
     from .onnx import export_onnx
 
     if weights is not None:
-        state, meta = load_weights(weights)
+        net, meta = load_model(weights)
         if model and model != meta.get("architecture"):
             raise WsshmError(f"--model {model} does not match the weights, which are {meta.get('architecture')}")
-        net = create_model(meta["architecture"])
-        net.load_state_dict(state)
     else:
         import torch
 
@@ -72,3 +72,16 @@ def export_onnx_file(out: Path, weights=None, model: str | None = None, opset: i
     if short_side is not None:
         meta = dict(meta, short_side=str(short_side))
     return export_onnx(net, out, meta, opset)
+
+
+MIN_OPSET = 17
+
+
+def check_opset(opset) -> int:
+    """An ONNX opset the exporter writes (17 up to torch's TorchScript exporter's newest), else one sentence."""
+    torch = require("torch", "train")
+    newest = getattr(torch.onnx._constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20)
+    value = check_int("--opset", opset, 0)
+    if not MIN_OPSET <= value <= newest:
+        raise WsshmValueError(f"--opset {value} is not supported; the exporter writes opsets {MIN_OPSET} to {newest}")
+    return value

@@ -71,10 +71,10 @@ def prune(folder: Path, keep: int) -> None:
 
 def load_model_weights(model, path, what: str):
     """Load wsshm-rt weights into ``model`` strictly; a wrong file is one clear sentence."""
+    from ..models.loading import load_state
+
     state, meta = load_weights(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError:
-        raise WsshmError(f"{what} {path} holds a {meta.get('architecture', '?')} model, which does not fit "
-                         f"a {model.arch_name}") from None
+    if meta.get("architecture") not in (None, model.arch_name):
+        raise WsshmError(f"{what} {path} holds a {meta['architecture']} model, which does not fit a {model.arch_name}")
+    load_state(model, state, f"{what} {path}")
     return meta

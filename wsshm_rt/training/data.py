@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..errors import WsshmError
+from ..image_bytes import header_size, read_path
 from ..images import IMAGE_SUFFIXES, load_image
 from ..preprocess import normalise
 from . import augment
@@ -193,10 +194,14 @@ def _label_alpha_channel(path: Path) -> np.ndarray | None:
     person. Only the header is read for other files; an alpha channel that is constant (an opaque grey mask
     saved with alpha) is not a label, so the grey levels are used.
     """
+    import io
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        data = read_path(path)
+        header_size(data, str(path))  # a decompression bomb is refused here, before convert() decodes it
+        with Image.open(io.BytesIO(data)) as im:
             if im.mode not in ("RGBA", "LA", "PA") and not (im.mode == "P" and "transparency" in im.info):
                 return None
             alpha = np.asarray(im.convert("RGBA"))[..., 3]
@@ -296,13 +301,7 @@ class MatteDataset(_Base):
         return augment.apply_geometry(augment.composite(fg, pha, bgr), g), augment.apply_geometry(pha, g)
 
     def read_background(self, rng: np.random.Generator) -> np.ndarray:
-        start = int(rng.integers(len(self.backgrounds)))
-        for k in range(len(self.backgrounds)):
-            try:
-                return load_image(self.backgrounds[(start + k) % len(self.backgrounds)])
-            except WsshmError as exc:
-                warn(f"skipping background: {exc}")
-        raise WsshmError("no background image could be read")
+        return load_background(self.backgrounds, int(rng.integers(len(self.backgrounds))))
 
 
 class MixedDataset:
@@ -335,5 +334,15 @@ def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.
     """Validation composite: the background and its crop are fixed by (seed, file name), so numbers compare."""
     rng = np.random.default_rng([seed, stable_hash(pair.image.name, seed)])
     fg, pha = read_pair(pair)
-    bgr = augment.cover_crop(load_image(backgrounds[int(rng.integers(len(backgrounds)))]), *fg.shape[:2], rng)
+    bgr = augment.cover_crop(load_background(backgrounds, int(rng.integers(len(backgrounds)))), *fg.shape[:2], rng)
     return augment.composite(fg, pha, bgr), pha
+
+
+def load_background(backgrounds: list[Path], start: int) -> np.ndarray:
+    """The background ``start``, or where it cannot be read (reported), the next one that can."""
+    for k in range(len(backgrounds)):
+        try:
+            return load_image(backgrounds[(start + k) % len(backgrounds)])
+        except WsshmError as exc:
+            warn(f"skipping background: {exc}")
+    raise WsshmError("no background image could be read")

@@ -16,6 +16,7 @@ import torch
 from .. import __version__
 from ..errors import WsshmError, check_choice
 from ..images import write_atomic
+from ..model_checks import check_alpha
 from ..preprocess import check_tta, to_network, tta_alphas
 from ..video_filters import check_refine, refine_settings
 from ..weights import check_short_side
@@ -36,33 +37,52 @@ def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine:
     return tta_alphas(run, [rgb], short_side, tta, check_refine(refine) == "guided")[0]
 
 
-def score_seg(predict, pairs) -> dict:
-    """IoU and far-from-edge MSE of ``predict`` (uint8 RGB -> alpha at the image's size) on photos with masks."""
+def score_seg(predict, pairs, skipped: list | None = None) -> dict:
+    """IoU and far-from-edge MSE of ``predict`` (uint8 RGB -> alpha at the image's size) on photos with masks.
+    A pair that cannot be read is reported, appended to ``skipped`` and left out."""
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
-    for pair in pairs:
-        rgb, mask = data.load_image(pair.image), data.load_label(pair.label)
+    for rgb, mask in _readable(pairs, lambda p: (data.load_image(p.image), data.load_label(p.label)), skipped):
         pred = predict(rgb)
         acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
 
 
-def score_matte(predict, pairs, backgrounds, seed: int = 0) -> dict:
-    """Matting metrics of ``predict``; no ``backgrounds``: the images are real photos, scored without compositing."""
+def score_matte(predict, pairs, backgrounds, seed: int = 0, skipped: list | None = None) -> dict:
+    """Matting metrics of ``predict``; no ``backgrounds``: the images are real photos, scored without compositing.
+    A pair that cannot be read is reported, appended to ``skipped`` and left out."""
     from ..metrics import MetricAccumulator, matte_metrics
 
+    def read(pair):
+        return data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
+
     acc = MetricAccumulator()
-    for pair in pairs:
-        src, pha = data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
+    for src, pha in _readable(pairs, read, skipped):
         acc.add(matte_metrics(predict(src), pha))
     return acc.mean()
 
 
-def _score(predict, kind: str, pairs, backgrounds, seed: int) -> dict:
+def _readable(pairs, read, skipped: list | None):
+    """``read(pair)`` for each pair; one whose files cannot be read is reported and skipped, not the whole run's end
+    (the model's own failures are not caught: they would repeat on every image)."""
+    from ..predict import as_error
+
+    for pair in pairs:
+        try:
+            item = read(pair)
+        except Exception as exc:  # noqa: BLE001 - any reading failure is this pair's
+            data.warn(f"skipped {pair.image}: {as_error(exc, pair.image)}")
+            if skipped is not None:
+                skipped.append(pair)
+            continue
+        yield item
+
+
+def _score(predict, kind: str, pairs, backgrounds, seed: int, skipped: list | None = None) -> dict:
     if kind == "seg":
-        return score_seg(predict, pairs)
-    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed)
+        return score_seg(predict, pairs, skipped)
+    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed, skipped)
 
 
 def _fit(label: np.ndarray, shape) -> np.ndarray:
@@ -72,13 +92,18 @@ def _fit(label: np.ndarray, shape) -> np.ndarray:
 
 
 def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int,
-             refine: str = "none", tta: str = "none") -> dict:
+             refine: str = "none", tta: str = "none", skipped: list | None = None, source=None) -> dict:
     """Training-time validation scores the network's own output (refine="none", tta="none") unless told otherwise."""
     was_training = model.training
     model.eval()
     try:
-        return _score(lambda rgb: predict_alpha(model, rgb, device, short_side, refine, tta), kind, pairs,
-                      backgrounds, seed)
+        def predict(rgb):
+            alpha = predict_alpha(model, rgb, device, short_side, refine, tta)
+            if source is not None:  # `wsshm-rt eval` of a file: NaN weights are refused, not scored as a number
+                check_alpha(alpha, source)
+            return alpha
+
+        return _score(predict, kind, pairs, backgrounds, seed, skipped)
     finally:
         model.train(was_training)
 
@@ -111,21 +136,25 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     pairs = data.select_split(pairs, split, val_fraction, seed)
     pairs = data.subset(pairs, limit, seed)
     bgs = data.find_backgrounds(backgrounds) if kind == "matte" else []
+    skipped: list = []  # pairs that could not be read: reported, left out, and counted in the result
     if weights is None or Path(weights).suffix.lower() in MATTER_SUFFIXES:
         from ..matter import Matter
 
         matter = Matter(weights, device=device, short_side=short_side, refine=refine, tta=tta)
         name, short_side, engine = matter.model_path.name, matter.short_side, matter.info
         _check_split(lambda: matter.metadata, split, seed, val_fraction, name)
-        metrics = _score(matter.predict, kind, pairs, bgs, seed)
+        metrics = _score(matter.predict, kind, pairs, bgs, seed, skipped)
     else:
         from ..weights import read_metadata, resolve_weights_path
 
         _check_split(lambda: read_metadata(resolve_weights_path(weights)), split, seed, val_fraction, weights)
         name, short_side, engine, metrics = _score_weights(weights, kind, pairs, bgs, short_side, device, seed,
-                                                           refine, tta)
+                                                           refine, tta, skipped)
+    if len(skipped) == len(pairs):
+        raise WsshmError(f"none of the {len(pairs)} images could be read; nothing was scored")
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
-              "kind": kind, "split": split, "images": len(pairs), "short_side": short_side, "refine": refine,
+              "kind": kind, "split": split, "images": len(pairs) - len(skipped), "skipped": len(skipped),
+              "short_side": short_side, "refine": refine,
               "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
@@ -142,17 +171,16 @@ def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> 
         data.warn(msg.replace("--split-seed", "--seed"))
 
 
-def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta):
-    from ..models import create_model
-    from ..weights import load_weights, recommended_short_side
+def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None):
+    from ..models.loading import load_model
+    from ..weights import recommended_short_side
     from .distributed import pick_device
 
     dev = pick_device(device, 0)
-    state, meta = load_weights(weights)
-    model = create_model(meta["architecture"])
-    model.load_state_dict(state)
+    model, meta = load_model(weights)
     short_side = short_side or recommended_short_side(meta)
-    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta)
+    metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta, skipped,
+                       Path(str(weights)).name)
     return Path(str(weights)).name, short_side, f"torch on {dev}", metrics
 
 
