@@ -114,15 +114,12 @@ class VideoFileSource:
         return 0
 
     def _estimate_frames(self) -> int | None:
-        stream = self._stream
-        duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-        if not duration and self._container.duration:
-            duration = self._container.duration / 1e6
+        duration = self._duration()
         return round(duration * float(self.fps)) if duration else None
 
     def __iter__(self):
         av = _av()
-        index = 0
+        index, t, t0 = 0, 0.0, None
         try:
             for packet in self._container.demux(self._stream):
                 if packet.size == 0 and self._decoder is not self._stream.codec_context:
@@ -131,7 +128,10 @@ class VideoFileSource:
                     rgb = frame.to_ndarray(format="rgb24")
                     if self.turns:
                         rgb = np.ascontiguousarray(np.rot90(rgb, self.turns))
-                    yield Frame(rgb, index / float(self.fps), time.perf_counter())
+                    # The frame's own time: a variable frame rate keeps its timing (and the audio its sync).
+                    t0 = frame.time if t0 is None and frame.time is not None else t0
+                    t = frame.time - t0 if frame.time is not None else index / float(self.fps)
+                    yield Frame(rgb, t, time.perf_counter())
                     index += 1
         except av.error.FFmpegError as exc:
             self.truncated = True
@@ -139,12 +139,23 @@ class VideoFileSource:
                 log.warning("wsshm-rt: %s: decoding stopped after %d frames (%s); keeping what was read",
                             self.path, index, exc)
             return
-        if self.frame_count and index < 0.9 * self.frame_count - 1:
-            # FFmpeg ends a cut-off file quietly; the header's duration is what tells us frames are missing.
+        self._check_complete(index, t)
+
+    def _check_complete(self, index: int, t: float) -> None:
+        """FFmpeg ends a cut-off file quietly; the header's duration is what tells that frames are missing. Judged by
+        the last frame's time, not by a count from the average rate, which a variable frame rate makes wrong."""
+        duration, step = self._duration(), 1 / float(self.fps)
+        if duration and (index == 0 or t + 2 * step < 0.9 * duration):
             self.truncated = True
             if index:
-                log.warning("wsshm-rt: %s: only %d of about %d frames could be read (truncated file?)",
-                            self.path, index, self.frame_count)
+                log.warning("wsshm-rt: %s: the frames read end at %.1f s of %.1f s (truncated file?)",
+                            self.path, t + step, duration)
+
+    def _duration(self) -> float | None:
+        stream = self._stream
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        return self._container.duration / 1e6 if self._container.duration else None
 
     def close(self) -> None:
         self._container.close()
