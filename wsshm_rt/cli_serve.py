@@ -28,6 +28,8 @@ def serve(
     workers: int = typer.Option(1, help="uvicorn worker processes, each with its own model session and batches "
                                 "(its share of the cores unless --threads is given)."),
     graceful_timeout: int = typer.Option(30, help="On SIGTERM/Ctrl-C, seconds to finish requests in flight."),
+    limit_concurrency: int = typer.Option(64, help="Connections and requests a worker holds at once; beyond it, "
+                                          "503 (bounds the memory that uploads and decoded images take)."),
 ):
     """Serve matting over HTTP: POST /v1/matte, a web page with a live camera mode at /, /metrics, /docs."""
     from .serve.config import ServeConfig
@@ -36,7 +38,8 @@ def serve(
     config = ServeConfig(model=str(model) if model else None, engine=engine, device=device, threads=threads,
                          short_side=short_side, tta=tta, refine=refine, max_batch=max_batch, max_wait_ms=max_wait_ms,
                          max_bytes=max_bytes, max_pixels=max_pixels)
-    run_server(config, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout)
+    run_server(config, host=host, port=port, workers=workers, graceful_timeout=graceful_timeout,
+               limit_concurrency=limit_concurrency)
 
 
 def register(app: typer.Typer) -> None:

@@ -64,6 +64,7 @@ def test_missing_extra_prints_the_pip_line():
     (("--max-wait-ms", "-1"), "--max-wait-ms must be 0 or more"),
     (("--tta", "all"), "tta must be"),
     (("--workers", "0"), "--workers must be at least 1"),
+    (("--limit-concurrency", "0"), "--limit-concurrency must be at least 1"),
     (("--model", "no-such-model.onnx"), "does not exist"),
 ])
 def test_bad_flags_are_one_line(args, words):

@@ -88,16 +88,19 @@ async def read_upload(request, max_bytes: int) -> tuple[bytes, bytes | str | Non
     """(the image's bytes, the multipart 'background' field or None): from a raw body, or a multipart form with the
     image in the field 'image'."""
     body = await read_body(request, max_bytes)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return body, None
     form = await _parse_form(request, body)
-    image = form.get("image")
-    if image is None:
-        raise BadRequest(400, "no_image", "the multipart form has no field named 'image'")
-    if isinstance(image, str):
-        raise BadRequest(400, "no_image", "the multipart field 'image' must be a file, not text")
-    background = form.get("background")
-    return await image.read(), (await background.read() if hasattr(background, "read") else background)
+    try:
+        image = form.get("image")
+        if image is None:
+            raise BadRequest(400, "no_image", "the multipart form has no field named 'image'")
+        if isinstance(image, str):
+            raise BadRequest(400, "no_image", "the multipart field 'image' must be a file, not text")
+        background = form.get("background")
+        return await image.read(), (await background.read() if hasattr(background, "read") else background)
+    finally:
+        await form.close()  # the parts' spooled temporary files
 
 
 async def _parse_form(request, body: bytes):
