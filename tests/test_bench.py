@@ -89,6 +89,7 @@ def _check_row(row):
     assert row["min_ms"] <= row["median_ms"] <= row["max_ms"] and row["runs"] == 2
 
 
+@pytest.mark.slow
 def test_bench_cli_json_and_plot(tmp_path, capsys):
     from wsshm_rt.cli import main
 
@@ -137,6 +138,7 @@ def test_bench_bad_input_is_one_clear_error(tmp_path):
         run_bench(BenchConfig(models=[str(tmp_path / "nope.onnx")], size=(64, 64)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("native", [True, False])
 def test_cpu_bf16_runs_only_where_the_cpu_has_it(monkeypatch, native):
     import wsshm_rt.models as models
@@ -178,6 +180,7 @@ def fixed_peer(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_fixed_shape_peer_is_timed_at_its_shape_and_is_the_reference(tiny_onnx, fixed_peer, capsys):
     from wsshm_rt.cli import main
 
@@ -215,6 +218,7 @@ def test_onnx_flops_match_the_torch_count(tiny_onnx):
     assert onnx_flops(tiny_onnx, (1, 3, 64, 96)) == torch_count
 
 
+@pytest.mark.slow
 def test_modnet_peer_exports_a_fixed_shape_onnx(tmp_path):
     import onnxruntime as ort
 

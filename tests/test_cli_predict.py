@@ -111,6 +111,7 @@ def test_inputs_with_the_same_name_never_overwrite_each_other(tmp_path, tiny_onn
         assert cv2.imread(str(tmp_path / f"out/{name}.alpha.png"), cv2.IMREAD_UNCHANGED).shape == shape
 
 
+@pytest.mark.slow
 def test_results_written_into_the_input_folder_are_not_matted_again(tmp_path, tiny_onnx):
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -134,6 +135,7 @@ def test_results_written_into_the_input_folder_are_not_matted_again(tmp_path, ti
         wsshm("predict", folder / "p0.alpha.png", "-o", folder / "p0.rgba.png", "-m", tiny_onnx))
 
 
+@pytest.mark.slow
 def test_an_interrupted_folder_run_is_finished_with_skip_existing(tmp_path, tiny_onnx, monkeypatch, capsys):
     import wsshm_rt.predict as predict_mod
 
@@ -169,6 +171,7 @@ def test_an_interrupted_folder_run_is_finished_with_skip_existing(tmp_path, tiny
     assert "4 written to" in proc.stderr and "already there" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     rgb, _ = make_portrait(64, 48)
     good = _write(tmp_path / "good.png", rgb)
@@ -197,6 +200,7 @@ def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     assert not (tmp_path / "o").exists()  # failed runs leave no empty output folder behind
 
 
+@pytest.mark.slow
 def test_export_command_and_wrong_weights(tmp_path, tiny_weights):
     proc = wsshm("export", "--weights", tiny_weights, "-o", tmp_path / "m.onnx")
     assert proc.returncode == 0, proc.stderr
@@ -211,6 +215,7 @@ def test_export_command_and_wrong_weights(tmp_path, tiny_weights):
                                                   "-o", tmp_path / "x.onnx"))
 
 
+@pytest.mark.slow
 def test_export_records_the_recommended_inference_size(tmp_path, tiny_weights):
     from wsshm_rt import Matter
 

@@ -155,6 +155,7 @@ def test_a_model_with_batch_fixed_at_one_still_predicts_batches(tmp_path, portra
     assert np.array_equal(alphas[0], matter.predict(rgb))
 
 
+@pytest.mark.slow
 def test_torch_bf16_session_is_close_to_fp32(tiny_weights, portrait, monkeypatch):
     pytest.importorskip("torch")
     import wsshm_rt.models as models
@@ -273,6 +274,7 @@ def test_flip_scale_tta_adds_a_larger_pass_to_flip(tiny_onnx, matter, portrait):
     assert np.array_equal(matter.stream(smooth=False)(rgb), frames(rgb))
 
 
+@pytest.mark.slow
 def test_torch_evaluator_scores_flip_scale_as_matter_returns_it(tiny_weights, tiny_onnx, portrait):
     """``wsshm-rt eval --weights W --tta flip+scale`` (PyTorch) scores the alpha Matter(tta="flip+scale") returns."""
     import torch

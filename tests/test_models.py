@@ -5,7 +5,8 @@ from wsshm_rt.errors import WsshmError
 from wsshm_rt.models import create_model, list_models
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("r101", "r18") else n
+                                  for n in list_models()])
 def test_forward_backward_every_model(name):
     torch.manual_seed(0)
     model = create_model(name).train()

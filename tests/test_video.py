@@ -642,6 +642,7 @@ def test_cli_video_refine_option(clips, tmp_path, capsys):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_cli_video_infers_at_the_models_recommended_size_by_default(clips, tmp_path):
     """Without --short-side, `video` runs the model at the size stored in its metadata (320 for the bundled
     model), as `predict` does, not at a fixed size the model was never validated at."""

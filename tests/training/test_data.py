@@ -237,6 +237,7 @@ def _weights_with_split(tiny_weights, tmp_path, **split):
     return save_weights(state, tmp_path / "w.safetensors", {**meta, **{k: str(v) for k, v in split.items()}})
 
 
+@pytest.mark.slow
 def test_a_run_warns_when_its_init_was_trained_on_another_split(tiny_data, tiny_weights, tmp_path, capsys):
     # Continuing a model on a split drawn with another seed puts its training images among the held-out ones.
     torch = pytest.importorskip("torch")

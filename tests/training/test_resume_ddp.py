@@ -40,6 +40,7 @@ def student_cmd(tiny_data, teacher, out, iters=12):
             "--crop-max", "96", "--deterministic", *TINY]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(tiny_data, teacher_weights, tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(student_cmd(tiny_data, teacher_weights, ref), env=ENV, check=True, capture_output=True)
@@ -77,6 +78,7 @@ TRANSPORT = re.compile(r"Connection (reset|refused|closed)|Address already in us
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
                     reason="torchrun is not installed beside this python")
+@pytest.mark.slow
 def test_torchrun_two_cpu_ranks_stay_identical(tiny_data, tmp_path):
     torchrun = str(Path(sys.executable).parent / "torchrun")
     # Everything on loopback: without --local-addr the workers reach the store through the host's FQDN (a DNS lookup).

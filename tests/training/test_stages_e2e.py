@@ -100,6 +100,7 @@ def test_eval_command_writes_json(runs, tiny_data, tmp_path, capsys):
     assert "mse x1000" in header and f"{result['mse'] * 1e3:.4g}" in row.split()  # the table reports MSE x1e3
 
 
+@pytest.mark.slow
 def test_eval_scores_an_exported_onnx_as_its_weights_and_defaults_to_the_bundled_model(runs, tiny_data, tmp_path):
     onnx = tmp_path / "student.onnx"
     cli("export", "--weights", str(runs / "student" / "best"), "-o", str(onnx))
@@ -208,6 +209,7 @@ def test_eval_val_split_scores_only_held_out_images(runs, tiny_data, tmp_path):
     assert result["short_side"] == int(meta["short_side"])
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_run_across_epochs(tiny_data, tmp_path):
     """DataLoader workers (from a fork server) across several epochs: same weights as loading in-process."""
     flags = [f for f in TINY if f not in ("--workers", "0")]
