@@ -33,11 +33,12 @@ def load_onnx_proto(path):
 
 def onnx_metadata(proto, path) -> dict[str, str]:
     """The wsshm-rt metadata stored in the file's ``metadata_props``."""
-    from .weights import FORMAT_KEY
+    from .weights import FORMAT_KEY, check_model_metadata
 
     meta = {p.key: p.value for p in proto.metadata_props}
     if meta.get(FORMAT_KEY) is None:
         raise WsshmError(f"{path} is an ONNX file but not a wsshm-rt model (no '{FORMAT_KEY}' metadata)")
+    check_model_metadata(meta, path)  # values the trainer and Matter use (short_side, mean, std, split)
     return meta
 
 
