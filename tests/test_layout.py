@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wsshm_rt"
-RUNTIME = ["matter.py", "preprocess.py", "refine.py", "compose.py", "images.py", "pixels.py", "weights.py",
+RUNTIME = ["matter.py", "preprocess.py", "refine.py", "compose.py", "images.py", "image_bytes.py", "pixels.py",
+           "weights.py", "model_checks.py",
            "onnx_weights.py", "errors.py", *sorted(f"engines/{p.name}" for p in (PACKAGE / "engines").glob("*.py"))]
 NOT_RUNTIME = re.compile(r"^wsshm_rt\.(video|training|export|bench|cli|serve)(?:$|[._])")
 # Known, lazy, and to go: Matter.stream() hands frames to video.FrameMatter (the per-frame matte and the temporal
