@@ -35,7 +35,7 @@ def test_best_weights_follow_the_lowest_validation_value(tmp_path, monkeypatch):
     values = iter([0.5, 0.3, 0.4, 0.2])
     monkeypatch.setattr(loop, "evaluate", lambda *a: {"mse_far": next(values), "iou": 0.9})
     cfg = resolve_config("pretrain", overrides={"out": str(tmp_path)})
-    stage = Stage(model, None, None, [ValSet("val_seg", "seg", ["a.jpg"])], "val_seg/mse_far")
+    stage = Stage(model, None, None, [ValSet("val_seg", "seg", ["a.jpg"])], ("val_seg/mse_far",))
     rec, best, best_steps = Recorder(tmp_path), None, []
     for step in (10, 20, 30, 40):
         with torch.no_grad():
