@@ -17,6 +17,7 @@ import io
 import os
 import stat
 import struct
+import zlib
 from pathlib import Path
 
 from .errors import WsshmError
@@ -143,6 +144,21 @@ def _pfm_size(data: bytes) -> tuple[int, int] | None:
         return int(fields[0]), int(fields[1])
     except (IndexError, ValueError):
         return None
+
+
+def png_intact(data: bytes) -> bool:
+    """True if every chunk of a PNG is whole with a matching CRC, up to IEND: a cut-off or bit-flipped file is not
+    (and is then read by Pillow, which reports it, not by OpenCV's libpng, which prints to stderr first)."""
+    pos, view = 8, memoryview(data)
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        end = pos + 8 + length
+        if end + 4 > len(data) or zlib.crc32(view[pos + 4:end]) != struct.unpack(">I", data[end:end + 4])[0]:
+            return False
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos = end + 4
+    return False
 
 
 def _stat(path: Path) -> os.stat_result:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WriteError, WsshmError, WsshmTypeError, require
-from .image_bytes import MAX_FILE_BYTES, MAX_PIXELS, check_pixels, header_size, read_path, read_stream
+from .image_bytes import MAX_FILE_BYTES, MAX_PIXELS, check_pixels, header_size, png_intact, read_path, read_stream
 from .pixels import array_to_rgb, check_channels, pil_pixels, pil_to_rgb, to_uint8
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
@@ -86,8 +86,8 @@ def _decode(data: bytes) -> np.ndarray:
         if data[8:12] in HEIF_BRANDS:
             _register_heif()
         return _decode_pil(data)
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
-        # A cut-off PNG: Pillow says so; OpenCV's libpng would print its own line to stderr first.
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and not png_intact(data):
+        # A cut-off or corrupt PNG: Pillow says so; OpenCV's libpng would print its own line to stderr first.
         return _decode_pil(data)
     with quiet_opencv():  # a bad file is reported in our words; OpenCV's log lines would only clutter them
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)

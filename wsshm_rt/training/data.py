@@ -6,6 +6,7 @@ side and a seed. All randomness of a sample comes from that key, never from glob
 
 from __future__ import annotations
 
+import io
 import sys
 import zlib
 from pathlib import Path
@@ -50,15 +51,16 @@ def _images_in(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
 
 
-def find_pairs(root, kind: str) -> list[Pair]:
-    """Pair images with labels by file stem in ``root`` (or ``root/train``); report and skip the rest."""
+def find_pairs(root, kind: str, skipped: list | None = None) -> list[Pair]:
+    """Pair images with labels by file stem in ``root`` (or ``root/train``); report and skip the rest (the unreadable
+    files are appended to ``skipped``)."""
     root = Path(root)
     if not root.is_dir():
         raise WsshmError(f"{kind} folder {root} does not exist")
     layouts = SEG_LAYOUTS if kind == "segmentation" else MATTE_LAYOUTS
     found = find_layout(root, layouts)
     if found:
-        return _pair(*found, kind)
+        return _pair(*found, kind, skipped)
     names = " or ".join(f"{a}/+{b}/" for a, b in layouts[:3])
     raise WsshmError(f"{root} is not a {kind} folder: expected sub-folders {names}")
 
@@ -85,16 +87,16 @@ def subdir(base: Path, name: str) -> Path | None:
     return next((p for p in sorted(base.iterdir()) if p.name.lower() == name and p.is_dir()), None)
 
 
-def _pair(img_dir: Path, lab_dir: Path, kind: str) -> list[Pair]:
+def _pair(img_dir: Path, lab_dir: Path, kind: str, skipped: list | None = None) -> list[Pair]:
     images, labels = _images_in(img_dir), _images_in(lab_dir)
     stems = sorted(images.keys() & labels.keys())
     unpaired = len(images.keys() ^ labels.keys())
-    pairs, corrupt = [], 0
+    pairs, bad = [], []
     for s in stems:
-        if _readable(images[s]) and _readable(labels[s]):
-            pairs.append(Pair(images[s], labels[s]))
-        else:
-            corrupt += 1
+        (pairs if _readable(images[s]) and _readable(labels[s]) else bad).append(Pair(images[s], labels[s]))
+    if skipped is not None:
+        skipped.extend(p.image for p in bad)
+    corrupt = len(bad)
     if unpaired or corrupt:
         warn(f"{img_dir.parent}: skipped {unpaired} unpaired and {corrupt} unreadable file(s) of "
              f"{len(images) + len(labels)}")
@@ -116,12 +118,14 @@ def _readable(path: Path) -> bool:
         return False
 
 
-def find_backgrounds(root) -> list[Path]:
+def find_backgrounds(root, skipped: list | None = None) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         raise WsshmError(f"backgrounds folder {root} does not exist")
     found = list(_images_in(subdir(root, "train") or root).values())
     files = [p for p in found if _readable(p)]
+    if skipped is not None:
+        skipped.extend(p for p in found if p not in files)
     if len(files) < len(found):
         warn(f"{root}: skipped {len(found) - len(files)} unreadable background(s) of {len(found)}")
     if not files:
@@ -194,8 +198,6 @@ def _label_alpha_channel(path: Path) -> np.ndarray | None:
     person. Only the header is read for other files; an alpha channel that is constant (an opaque grey mask
     saved with alpha) is not a label, so the grey levels are used.
     """
-    import io
-
     from PIL import Image
 
     try:

@@ -132,10 +132,11 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
                          "(--kind photo scores real photos with their alpha as they are)")
     check_choice("split", split, ("all", "val", "train"))
-    pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte")
+    unreadable: list = []  # files left out before scoring (reported by find_pairs / find_backgrounds)
+    pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte", unreadable)
     pairs = data.select_split(pairs, split, val_fraction, seed)
     pairs = data.subset(pairs, limit, seed)
-    bgs = data.find_backgrounds(backgrounds) if kind == "matte" else []
+    bgs = data.find_backgrounds(backgrounds, unreadable) if kind == "matte" else []
     skipped: list = []  # pairs that could not be read: reported, left out, and counted in the result
     if weights is None or Path(weights).suffix.lower() in MATTER_SUFFIXES:
         from ..matter import Matter
@@ -153,7 +154,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     if len(skipped) == len(pairs):
         raise WsshmError(f"none of the {len(pairs)} images could be read; nothing was scored")
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
-              "kind": kind, "split": split, "images": len(pairs) - len(skipped), "skipped": len(skipped),
+              "kind": kind, "split": split, "images": len(pairs) - len(skipped),
+              "skipped": len(skipped) + len(unreadable),
               "short_side": short_side, "refine": refine,
               "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}
     if json_out:

@@ -1,0 +1,209 @@
+"""The video command over hostile sources and outputs: truncated, zero-frame, variable-frame-rate, audio-only and
+odd-sized inputs, frame folders with bad frames, the output being the input or unwritable. Each either writes
+(every frame it could read, with a warning where the input ended early) or is one line and exit 2; no temporary
+file is left, nothing hangs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from .conftest import assert_error, assert_no_partial_files, encode, make_fifo, png_bomb, portrait, run_cli
+
+av = pytest.importorskip("av")
+
+FAST = ["--short-side", 64, "--workers", 1, "--no-progress"]
+FRAMES = 8
+
+
+def _frames(n=FRAMES, h=48, w=64):
+    from wsshm_rt.video_synth import moving_ellipse
+
+    return moving_ellipse(n, h, w)[0]
+
+
+def _clip(path, frames=None, **kw):
+    from wsshm_rt.video_synth import write_clip
+
+    write_clip(path, frames if frames is not None else _frames(), **kw)
+    return path
+
+
+def _vfr(path, times_ms):
+    """An MKV whose frames come at the given times (a variable frame rate), H.264, no audio."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for rgb, t in zip(_frames(len(times_ms)), times_ms):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def _odd(path, h, w):
+    """FFV1 in MKV keeps any frame size, odd ones too."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv444p"
+        for i, rgb in enumerate(_frames(4, h + h % 2, w + w % 2)):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def _audio_only(path):
+    from wsshm_rt.video_synth import _write_tone
+
+    with av.open(str(path), "w") as out:
+        _write_tone(av, out, out.add_stream("aac", rate=44100), 0.5)
+    return path
+
+
+def _zero_frames(path):
+    from wsshm_rt.video_synth import _write_tone
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        _write_tone(av, out, out.add_stream("aac", rate=44100), 0.4)
+    return path
+
+
+def _count(path):
+    with av.open(str(path)) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
+def _span(path) -> float:
+    with av.open(str(path)) as c:
+        times = [f.time for f in c.decode(video=0)]
+    return times[-1] - times[0]
+
+
+def test_truncated_video_keeps_the_frames_read(tmp_path, capfd):
+    data = _clip(tmp_path / "full.mkv", _frames(24)).read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 2])
+    res = run_cli(capfd, "video", tmp_path / "cut.mkv", "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 0 and "Traceback" not in res.err, res.err
+    assert "the input ended early" in res.err and 0 < _count(tmp_path / "out.mp4") < 24
+    assert_no_partial_files(tmp_path)
+
+
+def test_variable_frame_rate_keeps_every_frame_and_its_timing(tmp_path, capfd):
+    times = [i * 10 for i in range(10)] + [100 + i * 250 for i in range(45)]  # 100 fps, then 4 fps
+    src = _vfr(tmp_path / "vfr.mkv", times)
+    res = run_cli(capfd, "video", src, "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 0 and "Traceback" not in res.err, res.err
+    assert "truncated" not in res.err and "ended early" not in res.err
+    assert _count(tmp_path / "out.mp4") == 55
+    assert abs(_span(tmp_path / "out.mp4") - times[-1] / 1000) < 0.5  # 11 s, not 55 frames at the average rate
+
+
+@pytest.mark.parametrize("h, w", [(47, 63), (9, 200), (200, 9)])
+def test_odd_and_thin_frame_sizes_are_written(h, w, tmp_path, capfd):
+    src = _odd(tmp_path / "odd.mkv", h, w)
+    res = run_cli(capfd, "video", src, "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 0 and "Traceback" not in res.err, res.err
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        stream = c.streams.video[0]
+        assert (stream.height, stream.width) == (h + h % 2, w + w % 2)  # 4:2:0 pads to even sides
+    assert _count(tmp_path / "out.mp4") == 4
+
+
+def _text(path):
+    path.write_bytes(b"not a video" * 100)
+    return path
+
+
+SOURCES = {
+    "zero-frames": (lambda p: _zero_frames(p.with_suffix(".mkv")), "no video frames could be decoded"),
+    "audio-only": (lambda p: _audio_only(p.with_suffix(".m4a")), "has no video stream"),
+    "text-as-mp4": (_text, "not a readable video"),
+    "empty-mp4": (lambda p: (p.write_bytes(b""), p)[1], "is empty (0 bytes)"),
+    "cut-mp4": (lambda p: (p.write_bytes(_clip(p.with_name("f.mp4")).read_bytes()[:2000]), p)[1], "not a readable"),
+    "tiny-6x6": (lambda p: _odd(p.with_suffix(".mkv"), 6, 6), "at least 8x8"),
+    "fifo": (lambda p: make_fifo(p), "is not a file"),
+    "dev-zero": (lambda p: "/dev/zero", "is not a file"),
+    "missing": (lambda p: p.with_name("missing.mp4"), "does not exist"),
+}
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_sources_that_cannot_be_matted_are_one_line(name, tmp_path, capfd):
+    make, needle = SOURCES[name]
+    src = make(tmp_path / "in.mp4")
+    res = run_cli(capfd, "video", src, "-o", tmp_path / "out.mp4", *FAST)
+    assert_error(res, needle)
+    assert not (tmp_path / "out.mp4").exists()
+    assert_no_partial_files(tmp_path)
+
+
+OUTPUTS = {
+    "output-is-input": (lambda t, src: [src], "is the input"),
+    "unwritable": (lambda t, src: ["/proc/wsshm.mp4"], "cannot write"),
+    "folder-missing": (lambda t, src: [t / "no" / "such" / "out.mp4"], "does not exist"),
+    "unknown-suffix": (lambda t, src: [t / "out.xyz"], "unsupported output type"),
+    "alpha-in-mp4": (lambda t, src: [t / "out.mp4", "--alpha"], "cannot hold an alpha channel"),
+    "alpha-and-matte": (lambda t, src: [t / "out.mkv", "--alpha", "--matte"], "choose one of"),
+    "background-bomb": (lambda t, src: [t / "out.mp4", "-b", (t / "b.png").write_bytes(png_bomb(20000, 20000))
+                                        and t / "b.png"], "MP"),
+    "background-fifo": (lambda t, src: [t / "out.mp4", "-b", make_fifo(t / "b.jpg")], "named pipe"),
+    "tta-flip+scale": (lambda t, src: [t / "out.mp4", "--tta", "flip+scale"], "tta must be none or flip"),
+    "workers-zero": (lambda t, src: [t / "out.mp4", "--workers", "0"], "--workers must be at least 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(OUTPUTS))
+def test_bad_outputs_and_options_are_one_line(name, tmp_path, capfd):
+    src = _clip(tmp_path / "in.mp4")
+    make, needle = OUTPUTS[name]
+    args = make(tmp_path, src)
+    fast = ["--short-side", 64, "--no-progress"] + ([] if name == "workers-zero" else ["--workers", 1])
+    res = run_cli(capfd, "video", src, "-o", *args, *fast)
+    assert_error(res, needle)
+    assert src.read_bytes() == _clip(tmp_path / "again.mp4").read_bytes() or _count(src) == FRAMES  # input intact
+    assert not (tmp_path / "out.mp4").exists()
+    assert_no_partial_files(tmp_path)
+
+
+def _folder(tmp_path, bad_at=None, bad=b"not an image", resize_at=None):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, rgb in enumerate(_frames()):
+        if i == resize_at:
+            rgb = portrait(40, 40)
+        data = bad if i == bad_at else encode(rgb)
+        (folder / f"f{i:03d}.png").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize("bad_at, bad, resize_at, kept", [
+    (5, b"not an image", None, 5), (3, png_bomb(20000, 20000), None, 3), (None, b"", 4, 4)],
+    ids=["text-frame", "bomb-frame", "size-change"])
+def test_a_frame_folder_stops_at_a_bad_frame_and_keeps_the_frames_before(bad_at, bad, resize_at, kept, tmp_path,
+                                                                          capfd):
+    folder = _folder(tmp_path, bad_at, bad, resize_at)
+    res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 0 and "Traceback" not in res.err, res.err
+    assert "the input ended early" in res.err and _count(tmp_path / "out.mp4") == kept
+
+
+@pytest.mark.parametrize("bad", [b"", b"not an image", png_bomb(30000, 30000)], ids=["empty", "text", "bomb"])
+def test_a_frame_folder_whose_first_frame_is_bad_is_one_line(bad, tmp_path, capfd):
+    folder = _folder(tmp_path, 0, bad)
+    res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
+    assert_error(res, "f000.png")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("fps", ["nan", "0", "-5", "1e9"])
+def test_a_frame_rate_out_of_range_is_one_line(fps, tmp_path, capfd):
+    res = run_cli(capfd, "video", _folder(tmp_path), "-o", tmp_path / "out.mp4", "--fps", fps, *FAST)
+    assert_error(res, "--fps must be a frame rate")
