@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import WriteError, WsshmError, require
+from .image_bytes import check_pixels
 from .images import ensure_writable, list_images, load_image, quiet_opencv, save_image
 
 log = logging.getLogger("wsshm_rt")
@@ -86,6 +87,11 @@ class VideoFileSource:
         # upright (as the model needs them) once the frames are turned as a player turns them.
         self.turns = self._display_turns(av)
         w, h = self._stream.width, self._stream.height
+        try:
+            check_pixels(str(self.path), w, h)  # a header declaring a giant frame is refused before any decode
+        except WsshmError:
+            self._container.close()
+            raise
         self.size = (h, w) if self.turns % 2 else (w, h)
         self.frame_count = self._stream.frames or self._estimate_frames()
         self.has_audio = bool(self._container.streams.audio)

@@ -76,6 +76,12 @@ def _zero_frames(path):
     return path
 
 
+def _giant_y4m(path):
+    """A raw YUV4MPEG2 stream whose header declares 12000x12000 frames (430 MB RGB each), in 1 KB."""
+    path.write_bytes(b"YUV4MPEG2 W12000 H12000 F25:1 Ip A1:1 C420jpeg\nFRAME\n" + bytes(1000))
+    return path
+
+
 def _count(path):
     with av.open(str(path)) as c:
         return sum(1 for _ in c.decode(video=0))
@@ -129,6 +135,7 @@ SOURCES = {
     "empty-mp4": (lambda p: (p.write_bytes(b""), p)[1], "is empty (0 bytes)"),
     "cut-mp4": (lambda p: (p.write_bytes(_clip(p.with_name("f.mp4")).read_bytes()[:2000]), p)[1], "not a readable"),
     "tiny-6x6": (lambda p: _odd(p.with_suffix(".mkv"), 6, 6), "at least 8x8"),
+    "giant-frame-header": (lambda p: _giant_y4m(p.with_suffix(".y4m")), "12000x12000 pixels"),
     "fifo": (lambda p: make_fifo(p), "is not a file"),
     "dev-zero": (lambda p: "/dev/zero", "is not a file"),
     "missing": (lambda p: p.with_name("missing.mp4"), "does not exist"),
