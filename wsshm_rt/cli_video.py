@@ -116,8 +116,10 @@ def webcam(
     tta: str = typer.Option("none", help=TTA_HELP),
 ):
     """Live background replacement: camera -> matte -> composite. Keys: b background, a alpha view, q quit."""
+    from .errors import check_int
     from .video import run_webcam
 
+    check_int("--max-frames", max_frames, 1, none_ok=True)
     matter = _matter(model, engine, device, short_side, threads, refine, tta)
     result = run_webcam(matter, source, background or [], window, output, smooth, max_frames=max_frames)
     _report(result)

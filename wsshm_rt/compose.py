@@ -473,6 +473,8 @@ def _check_inputs(image, alpha):
         alpha = alpha[:, :, 0]
     if alpha.shape != image.shape[:2]:
         raise WsshmError(f"the alpha matte is {alpha.shape} but the image is {image.shape[:2]}; they must match")
+    if alpha.dtype.kind == "f" and alpha.size and np.isnan(alpha.min()):  # one pass: NaN propagates through min
+        raise WsshmError("the alpha matte holds NaN values")
     return image, alpha
 
 

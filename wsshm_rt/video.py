@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import WsshmError
+from .errors import WsshmError, WsshmTypeError
 from .images import load_image
 from .preprocess import frame_tta, target_size
 from .video_filters import GUIDED_EPS, GUIDED_RADIUS, MotionGatedSmoother, dtssd, grey, guided_refine, guided_upsample
@@ -336,6 +336,8 @@ def matte_video(source, output, matter, background=None, alpha: bool = False, mo
     (compose.replace_background's ``lowres``), unless ``full_res_foreground``. ``workers`` frames are matted
     at once (on a CPU give the Matter ``threads = cores // workers``); the output keeps the input's order.
     """
+    if not callable(getattr(matter, "predict", None)):
+        raise WsshmTypeError(f"matter must be a wsshm_rt.Matter, not {type(matter).__name__}")
     mode = mode or ("rgba" if alpha else "composite")
     check_output(output, mode == "rgba", source)
     compositor = make_compositor(mode, background)

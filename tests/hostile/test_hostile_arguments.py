@@ -57,7 +57,28 @@ BAD_CALLS = {
     "cutout(None)": (lambda m: m.cutout(None), TypeError, "image"),
     "replace_background(bg=None)": (lambda m: m.replace_background(portrait(), None), WsshmError, "background"),
     "replace_background(bg=#zz)": (lambda m: m.replace_background(portrait(), "#zzzzzz"), WsshmError, "#zzzzzz"),
+    "replace_background(bg=(300,0,0))": (lambda m: m.replace_background(portrait(), (300, 0, 0)), WsshmError,
+                                         "between 0 and 255"),
+    "replace_background(bg=blur:nan)": (lambda m: m.replace_background(portrait(), "blur:nan"), WsshmError,
+                                        "blur radius"),
+    "cutout_rgba(NaN alpha)": (lambda m: _compose().cutout_rgba(portrait(), np.full((72, 56), np.nan, np.float32)),
+                               WsshmError, "NaN"),
+    "cutout_rgba(alpha of another size)": (lambda m: _compose().cutout_rgba(portrait(), np.zeros((9, 9))),
+                                           WsshmError, "must match"),
+    "matte_video(matter=None)": (lambda m: _video().matte_video("in.mp4", "out.mp4", None), TypeError, "matter"),
 }
+
+
+def _compose():
+    from wsshm_rt import compose
+
+    return compose
+
+
+def _video():
+    from wsshm_rt import video
+
+    return video
 
 
 @pytest.mark.parametrize("name", list(BAD_CALLS))

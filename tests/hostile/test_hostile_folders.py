@@ -174,6 +174,15 @@ def test_eval_skips_an_unreadable_background(tmp_path, capfd):
     assert "wsshm-rt: 2 scored, 2 skipped" in res.err and "skipped 2 unreadable background(s) of 3" in res.err
 
 
+@pytest.mark.parametrize("args, needle", [(["--val-fraction", "nan", "--split", "val"], "--val-fraction must be in"),
+                                          (["--kind", "depth"], "kind must be"), (["--split", "test"], "split must be"),
+                                          (["--json", "/proc/m.json"], "cannot write /proc/m.json")],
+                         ids=["val-fraction-nan", "kind", "split", "json-unwritable"])
+def test_eval_options_are_one_line(args, needle, tmp_path, capfd):
+    res = run_cli(capfd, "eval", "--data", _layout(tmp_path / "seg"), "--tta", "none", "--short-side", 64, *args)
+    assert_error(res, needle)
+
+
 def test_eval_of_only_unreadable_images_is_one_line(tmp_path, capfd):
     data = _layout(tmp_path / "seg", n=2)
     for p in (data / "images").iterdir():

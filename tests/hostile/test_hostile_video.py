@@ -214,3 +214,14 @@ def test_a_frame_folder_whose_first_frame_is_bad_is_one_line(bad, tmp_path, capf
 def test_a_frame_rate_out_of_range_is_one_line(fps, tmp_path, capfd):
     res = run_cli(capfd, "video", _folder(tmp_path), "-o", tmp_path / "out.mp4", "--fps", fps, *FAST)
     assert_error(res, "--fps must be a frame rate")
+
+
+@pytest.mark.parametrize("args, needle", [(["--max-frames", "0"], "--max-frames must be at least 1"),
+                                          (["--short-side", "0"], "short_side must be at least 32"),
+                                          (["--source", "7"], "no camera found at index 7")],
+                         ids=["max-frames-0", "short-side-0", "no-camera"])
+def test_webcam_options_are_one_line(args, needle, tmp_path, capfd):
+    res = run_cli(capfd, "webcam", "--no-window", "-o", tmp_path / "w.mp4", *(["--source", _folder(tmp_path)]
+                  if "--source" not in args else []), *args)
+    assert_error(res, needle)
+    assert not (tmp_path / "w.mp4").exists()

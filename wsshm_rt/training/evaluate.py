@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..errors import WsshmError, check_choice
+from ..errors import WsshmError, check_choice, check_number
 from ..images import write_atomic
 from ..model_checks import check_alpha
 from ..preprocess import check_tta, to_network, tta_alphas
@@ -122,6 +122,7 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     tta="none" the network's own output.
     """
     check_refine(refine), check_tta(tta)
+    check_number("--val-fraction", val_fraction, 0.0, 1.0, high_open=True)
     if short_side is not None:  # Matter checks its own; weights scored by torch below would take any size
         check_short_side(short_side, "--short-side")
     from ..metrics import REPORT_SCALE, format_table
