@@ -15,7 +15,14 @@ class WsshmTypeError(WsshmError, TypeError):
 
 class WriteError(WsshmError):
     """An output could not be written (full disk, vanished folder, no permission). Unlike a bad input, it ends a
-    run over many files instead of being skipped: every later write would fail the same way."""
+    run over many files instead of being skipped: every later write would fail the same way. Except where
+    ``per_file``: the failure is this file's own (its name is too long, a folder has its name)."""
+
+    PER_FILE_ERRNOS = (21, 36)  # EISDIR, ENAMETOOLONG
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.per_file = errno in self.PER_FILE_ERRNOS
 
 
 class ModelError(WsshmError):

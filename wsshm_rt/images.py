@@ -230,7 +230,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
+        raise WriteError(f"cannot write {path} ({exc.strerror or exc})", exc.errno) from None
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)

@@ -121,19 +121,11 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
     with tqdm(todo, unit="img", disable=not show or len(todo) < 2, dynamic_ncols=True) as bar:
         try:
             for path in bar:
-                try:
-                    _predict_one(matter, path, stems[path], kinds, background)
+                if _try_one(matter, path, stems[path], kinds, background, bar, len(files) == 1,
+                            lambda: _progress(written, files, todo)):
                     written += 1
-                except (WriteError, ModelError) as exc:
-                    if len(files) == 1:
-                        raise
-                    # Every later file would fail the same way; say how far the run got, so it can be resumed.
-                    raise type(exc)(f"{exc}; stopped after {_progress(written, files, todo)}") from None
-                except Exception as exc:  # noqa: BLE001 - any other failure is this file's: skip it, do the rest
-                    if len(files) == 1:
-                        raise as_error(exc, path) from None
+                else:
                     failed += 1
-                    bar.write(f"wsshm-rt: skipped {path}: {as_error(exc, path)}", file=sys.stderr)
         except KeyboardInterrupt:
             bar.close()
             print(f"wsshm-rt: interrupted after {_progress(written, files, todo)}", file=sys.stderr)
@@ -146,6 +138,26 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
         bar.write(f"wsshm-rt: {written} written to {opts.out}{done}, {failed} skipped ({matter.model_path.name}, "
                   f"{matter.info}, short side {matter.short_side})", file=sys.stderr)
     return failed
+
+
+def _try_one(matter, path: Path, stem: Path, kinds, background, bar, single: bool, progress) -> bool:
+    """Matte one file: True when written, False when skipped (and reported). A failure every later file would
+    repeat (a full disk, a broken model) ends the run instead, saying how far it got (``progress()``)."""
+    try:
+        _predict_one(matter, path, stem, kinds, background)
+        return True
+    except (WriteError, ModelError) as exc:
+        if single:
+            raise
+        if not getattr(exc, "per_file", False):
+            raise type(exc)(f"{exc}; stopped after {progress()}") from None
+        reason = exc
+    except Exception as exc:  # noqa: BLE001 - any other failure is this file's: skip it, do the rest
+        if single:
+            raise as_error(exc, path) from None
+        reason = as_error(exc, path)
+    bar.write(f"wsshm-rt: skipped {path}: {reason}", file=sys.stderr)
+    return False
 
 
 def as_error(exc: Exception, path) -> WsshmError:

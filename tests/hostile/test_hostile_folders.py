@@ -61,6 +61,21 @@ def test_a_folder_with_bad_files_writes_the_good_ones_and_reports_the_rest(mixed
     assert_no_partial_files(out)
 
 
+def test_an_output_that_only_this_file_cannot_have_is_skipped_not_the_end_of_the_run(tmp_path, capfd):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    long_name = "n" * 248 + ".png"  # fine as an input; its output name would be longer than a file name may be
+    for name in (long_name, "a.png", "b.png"):
+        (folder / name).write_bytes(encode(portrait()))
+    (out / "b.alpha.png").mkdir(parents=True)  # a folder where an output file goes
+    res = run_cli(capfd, "predict", folder, "-o", out, *FAST)
+    assert res.code == 1 and "Traceback" not in res.err, res.err
+    assert f"1 written to {out}, 2 skipped" in res.err
+    assert "File name too long" in res.err and "Is a directory" in res.err
+    assert (out / "a.alpha.png").is_file() and (out / "a.rgba.png").is_file()
+    assert_no_partial_files(out)
+
+
 def test_a_folder_of_only_bad_files_is_exit_2_and_leaves_nothing(mixed, tmp_path, capfd):
     folder, good, bad = mixed
     for name in good:
