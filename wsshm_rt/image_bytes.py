@@ -45,7 +45,11 @@ def read_path(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         _check_regular(path, os.fstat(fd).st_mode)  # the file opened may not be the one checked
         with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
+            # Its size and a byte more, to see whether it grew since (then the rest, up to the cap). A file that
+            # reports no size (procfs) is read up to the cap.
+            data = f.read((st.st_size or limit) + 1)
+            if st.st_size and len(data) > st.st_size:
+                data += f.read(limit + 1 - len(data))
     except OSError as exc:
         raise WsshmError(f"{path} cannot be read ({_reason(exc)})") from None
     finally:
