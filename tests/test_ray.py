@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # a Ray instance takes seconds to start
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init("local", num_cpus=2, include_dashboard=False, log_to_driver=False)  # a new instance, always
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -35,13 +35,21 @@ def connect(address: str | None = None, **init_kwargs):
     Already connected (e.g. ``ray.init(num_cpus=2)`` by the caller), it is used as it is."""
     ray = require("ray", "ray")
     require("ray.data", "ray", "ray[data]")
-    if not ray.is_initialized():
-        init_kwargs.setdefault("logging_level", "warning")
+    if ray.is_initialized():
+        return ray
+    init_kwargs.setdefault("logging_level", "warning")
+    # A Ray Client connection starts a server process for it on the head, which now and then fails to come up
+    # ("Initialization failure from server"); a second try gets a new one.
+    tries = 3 if str(address).startswith("ray://") else 1
+    for attempt in range(1, tries + 1):
         try:
             ray.init(address=address, **init_kwargs)
+            return ray
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise WsshmError(f"cannot connect to Ray at {address or 'a local instance'} ({_first_line(exc)})") from None
-    return ray
+            if attempt == tries or "Initialization failure" not in str(exc):
+                raise WsshmError(f"cannot connect to Ray at {address or 'a local instance'} "
+                                 f"({_first_line(exc)})") from None
+            ray.shutdown()  # whatever the failed try left half set up
 
 
 def matte_dataset(inputs, opts: PredictOptions, address: str | None = None, *, actors: int | None = None,
@@ -65,12 +73,12 @@ def matte_dataset(inputs, opts: PredictOptions, address: str | None = None, *, a
     run = RayRun(existing=len(files) - len(todo))
     if todo:
         ray = connect(address)
-        _quiet(ray, progress)
         matter_kwargs.setdefault("threads", max(1, int(cpus_per_actor)))
         actor_args = dict(stems={str(f): str(stems[f]) for f in todo}, kinds=kinds, background=opts.background,
                           matter_kwargs=matter_kwargs)
-        rows = _pipeline(ray, todo, actor_args, actors, cpus_per_actor, gpus_per_actor, batch_size)
-        _collect(rows, run)
+        plan = dict(actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
+                    batch_size=batch_size)
+        _collect(ray, [str(f) for f in todo], actor_args, plan, run)
     if todo and len(run.failed) == len(todo):
         raise WsshmError(f"none of the {len(todo)} images could be read")
     if progress:
@@ -80,29 +88,41 @@ def matte_dataset(inputs, opts: PredictOptions, address: str | None = None, *, a
     return run
 
 
-def _pipeline(ray, files, actor_args, actors, cpus_per_actor, gpus_per_actor, batch_size):
-    """The dataset of (path, error) rows: read the files, matte them in an actor pool."""
-    if actors is None:
-        have = ray.cluster_resources().get("GPU" if gpus_per_actor else "CPU", 1)
-        actors = max(1, int(have // (gpus_per_actor or cpus_per_actor)))
-    # Reading is I/O: a fraction of a CPU, so that actors holding every core cannot starve it.
-    data = ray.data.read_binary_files([str(f) for f in files], include_paths=True, num_cpus=0.1)
-    return data.map_batches(MatteActor, fn_constructor_kwargs=actor_args, batch_size=batch_size,
-                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-                            num_cpus=cpus_per_actor, num_gpus=gpus_per_actor or None)
+def _collect(ray, files: list[str], actor_args: dict, plan: dict, run: RayRun) -> None:
+    """Run the pipeline in a task on the cluster and record what became of each file.
 
-
-def _collect(rows, run: RayRun) -> None:
+    Ray Data's executor must run in a process of the cluster; with a ray:// address (Ray Client) the driver is not
+    one, so the pipeline always runs in a task (it takes no CPU of its own): one code path for both.
+    """
+    task = ray.remote(num_cpus=0)(_pipeline_rows)
     try:
-        for row in rows.iter_rows():
-            if row["error"]:
-                run.failed[row["path"]] = row["error"]
-                print(f"wsshm-rt: skipped {row['path']}: {row['error']}", file=sys.stderr)
-            else:
-                run.written += 1
+        rows = ray.get(task.remote(files, actor_args, plan))
     except Exception as exc:  # Ray's own failure (a lost node, a file gone between listing and reading)
-        raise WsshmError(f"the Ray run stopped after {run.written} images: {_first_line(exc)}; run the same "
+        raise WsshmError(f"the Ray run stopped ({_first_line(exc)}); the images done are written: run the same "
                          "command with --skip-existing to finish the rest") from None
+    for path, error in rows:
+        if error:
+            run.failed[path] = error
+            print(f"wsshm-rt: skipped {path}: {error}", file=sys.stderr)
+        else:
+            run.written += 1
+
+
+def _pipeline_rows(files: list[str], actor_args: dict, plan: dict) -> list[tuple[str, str]]:
+    """(path, error) for every file: read them with Ray Data, matte them in a pool of actors."""
+    import ray
+
+    _quiet(ray)
+    actors, cpus, gpus = plan["actors"], plan["cpus_per_actor"], plan["gpus_per_actor"]
+    if actors is None:
+        have = ray.cluster_resources().get("GPU" if gpus else "CPU", 1)
+        actors = max(1, int(have // (gpus or cpus)))
+    # Reading is I/O: a fraction of a CPU, so that actors holding every core cannot starve it.
+    data = ray.data.read_binary_files(files, include_paths=True, num_cpus=0.1)
+    data = data.map_batches(MatteActor, fn_constructor_kwargs=actor_args, batch_size=plan["batch_size"],
+                            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors), num_cpus=cpus,
+                            num_gpus=gpus or None)
+    return [(row["path"], row["error"]) for row in data.iter_rows()]
 
 
 class MatteActor:
@@ -188,16 +208,17 @@ def _outputs_exist(stem: Path, kinds: list[str]) -> bool:
     return all(Path(f"{stem}.{kind}.png").is_file() for kind in kinds)
 
 
-def _quiet(ray, progress: bool) -> None:
-    """Ray Data's progress bars on a terminal only; its log lines would bury the lines that matter."""
+def _quiet(ray) -> None:
+    """No progress bars or log lines from Ray Data (in a task they would reach the driver as log lines and bury
+    the lines that matter)."""
     import logging
 
-    if not (progress and sys.stderr.isatty()):
-        ray.data.DataContext.get_current().enable_progress_bars = False
+    ray.data.DataContext.get_current().enable_progress_bars = False
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _first_line(exc: BaseException) -> str:
+    exc = getattr(exc, "cause", None) or exc  # a RayTaskError carries the task's own exception
     lines = str(exc).strip().splitlines()
     return lines[0][:300] if lines else type(exc).__name__

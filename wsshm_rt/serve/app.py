@@ -90,6 +90,9 @@ def _routes(app: FastAPI, config: ServeConfig, service: MatteService, metrics: M
         except BadRequest as exc:
             status = exc.status
             raise
+        except WsshmError:
+            status = 400  # as the handler below answers it
+            raise
         except asyncio.CancelledError:
             status = 499  # the client went away
             raise

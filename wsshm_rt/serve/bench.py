@@ -4,7 +4,8 @@
     python -m wsshm_rt.serve.bench --max-batch 8,1 --concurrency 1,4,16 --repeats 3
 
 Each server runs in its own process on 127.0.0.1; each client thread keeps one HTTP connection and sends the same
-JPEG (the bundled portrait at --size) with POST /v1/matte?output=alpha. The figure is the median of the repeats.
+JPEG (the bundled portrait at --size) with POST /v1/matte?output=alpha. The figure is the median of the repeats;
+the servers take turns, so that a change in the machine's load over time falls on each alike.
 """
 
 from __future__ import annotations
@@ -73,21 +74,27 @@ def requests_per_second(port: int, body: bytes, query: str, concurrency: int, pe
 
 
 def bench(max_batches, concurrencies, repeats: int, requests: int, size: str, query: str, flags) -> list[dict]:
-    body, rows = _photo_jpeg(size), []
-    for i, max_batch in enumerate(max_batches):
-        port = 18700 + i
-        process = _start(port, max_batch, flags)
-        try:
+    """Every server runs for the whole benchmark and the measurements take turns (server A, B, A, B, ...), so a
+    change in the machine's load over time touches every server alike."""
+    body = _photo_jpeg(size)
+    ports = {b: 18700 + i for i, b in enumerate(max_batches)}
+    processes = [_start(port, b, flags) for b, port in ports.items()]
+    try:
+        for port in ports.values():
             requests_per_second(port, body, query, 2, 2)  # warm-up: the first calls allocate
-            for c in concurrencies:
-                runs = [requests_per_second(port, body, query, c, max(1, requests // c)) for _ in range(repeats)]
-                rows.append({"max_batch": max_batch, "concurrency": c, "median_rps": statistics.median(runs),
-                             "runs": [round(r, 3) for r in runs]})
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-        finally:
+        runs = {(b, c): [] for c in concurrencies for b in max_batches}
+        for c in concurrencies:
+            for _ in range(repeats):
+                for b, port in ports.items():
+                    runs[b, c].append(requests_per_second(port, body, query, c, max(1, requests // c)))
+                    print(json.dumps({"max_batch": b, "concurrency": c, "rps": runs[b, c][-1]}), file=sys.stderr,
+                          flush=True)
+    finally:
+        for process in processes:
             process.terminate()
             process.wait(60)
-    return rows
+    return [{"max_batch": b, "concurrency": c, "median_rps": statistics.median(r), "runs": [round(x, 3) for x in r]}
+            for (b, c), r in runs.items()]
 
 
 def main(argv=None) -> None:
