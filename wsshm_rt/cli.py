@@ -68,7 +68,7 @@ def predict(
                             "mirrored image only (2x); none: one pass."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Do not matte again an image whose outputs "
                                        "are all in OUT already (to finish an interrupted run)."),
-    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on Ray (the [ray] extra): "
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Run on Ray (the ray extra): "
                                       "alone, on RAY_ADDRESS's cluster or a new local instance; with an address "
                                       "('ray://head:10001', 'auto', 'local'), there. Inputs and OUT must be on a file "
                                       "system every node sees."),

@@ -103,6 +103,27 @@ def test_too_many_pixels_is_413_before_decoding(server):
     assert "1001x1000" in error_of(answer) and "--max-pixels" in error_of(answer)
 
 
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height but which holds almost no pixel data (a decompression bomb's
+    shape: refused from the header, it is never decoded)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_a_huge_image_is_refused_from_its_header(server):
+    status, _, answer = server.matte(_png_claiming(9000, 9000))
+    assert status == 413 and "9000x9000" in error_of(answer)  # not "corrupt": it was never decoded
+    status, _, answer = server.matte(_png_claiming(30000, 30000))  # beyond Pillow's own bomb limit
+    assert status == 413 and "--max-pixels" in error_of(answer)
+
+
 def test_multipart_without_an_image_field(server):
     body, headers = multipart({"photo": ("me.jpg", b"x"), "image2": "text"})
     status, _, answer = server.matte(body, headers=headers)
