@@ -25,10 +25,13 @@ from .errors import WsshmError
 MAX_FILE_BYTES = 512 * 1024 * 1024  # a 100-MP 16-bit TIFF is ~600 MB uncompressed; any photo file is far below
 # The largest image read: 10000x10000, which the README promises stays under ~2 GB through Matter.predict.
 MAX_PIXELS = 10000 * 10000
-# Above this size a file must hold at least one byte per BOMB_RATIO pixels. A photo of a person holds several
-# bits per pixel even as a low-quality JPEG; a flat PNG holds one byte per ~1000 pixels: a decompression bomb.
+# Above this size a file must hold at least one byte per BOMB_RATIO pixels. A photo, even a blurry one as a q=50
+# JPEG, holds one byte per 5-40 pixels (a uniform JPEG: 64); a flat PNG, one byte per 170 (16-bit RGB) to 8000
+# (1-bit grey) pixels: a decompression bomb.
 BOMB_MIN_PIXELS = 4096 * 4096
-BOMB_RATIO = 200
+BOMB_RATIO = 100
+# A progressive JPEG has about 10 scans; thousands make a decoder spin for minutes (a CPU bomb, not a memory one).
+MAX_JPEG_SCANS = 256
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
@@ -118,6 +121,8 @@ def header_size(data: bytes, name: str) -> tuple[int, int]:
             raise WsshmError(f"{name} is not a readable image (corrupt or unsupported format)") from None
         width, height = size
     check_pixels(name, width, height, len(data))
+    if data[:2] == b"\xff\xd8" and data.count(b"\xff\xda") > MAX_JPEG_SCANS:  # SOS markers: 0xFF is stuffed in data
+        raise WsshmError(f"{name} is a JPEG of over {MAX_JPEG_SCANS} scans: a decompression bomb, not a photo; refused")
     return width, height
 
 

@@ -175,6 +175,12 @@ def patched_size(data: bytes, fmt: str, width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _many_scans(jpeg: bytes, n: int) -> bytes:
+    """A small JPEG with its first scan header repeated ``n`` times (a progressive-JPEG scan bomb)."""
+    i = jpeg.index(b"\xff\xda")
+    return jpeg[:i] + jpeg[i:i + 20] * n + jpeg[i:]
+
+
 def make_fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -265,6 +271,8 @@ def bombs(tmp_path_factory) -> dict[str, Path]:
         "png-20000x20000-1bit.png": png_bomb(20000, 20000),
         "png-30000x30000-1bit.png": png_bomb(30000, 30000),
         "png-6000x6000-rgb.png": png_bomb(6000, 6000, 8, 2),  # under the size cap: refused by its bytes per pixel
+        "png-4500x4500-rgb16.png": png_bomb(4500, 4500, 16, 2),  # the least compressible flat PNG: 160 px a byte
+        "jpeg-300-scans.jpg": _many_scans(pil_bytes(small, "JPEG"), 300),  # a CPU bomb: a decoder spins on it
         "tiff-30000x30000.tif": tiff_bomb(30000, 30000),
         "jpeg-65000x65000.jpg": patched_size(pil_bytes(small, "JPEG"), "jpeg", 65000, 65000),
         "gif-65535x65535.gif": patched_size(pil_bytes(small, "GIF"), "gif", 65535, 65535),
