@@ -166,6 +166,7 @@ def test_still_answers_after_all_that(server, expected_alpha):
     assert server.process.poll() is None
 
 
+@pytest.mark.slow
 def test_concurrent_requests_of_one_size_share_engine_calls(expected_alpha):
     """Batches form by size: 8 at once with a long wait make one batch of 8, not 8 of 1."""
     jpeg, rgb, alpha = expected_alpha
