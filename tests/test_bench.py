@@ -248,3 +248,14 @@ def test_openvino_rows_beside_onnxruntime(tiny_onnx, fixed_peer):
     assert {("r18-0.5", "openvino", "fp32"), ("peer", "openvino", "fp32"), ("peer", "onnxruntime", "cpu")} <= timed
     skipped_bf16 = {s["model"] for s in report["skipped"] if s["variant"] == "bf16"}
     assert ("r18-0.5", "openvino", "bf16") in timed or "r18-0.5" in skipped_bf16
+
+
+def test_onnxruntime_sessions_do_not_spin_and_peers_get_the_same_options():
+    import onnxruntime as ort
+
+    from wsshm_rt.engines.onnxruntime import session_options
+
+    opts = session_options(ort, 2)
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (2, 1)
+    assert session_options(ort).intra_op_num_threads == 0  # ONNX Runtime's own default

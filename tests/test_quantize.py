@@ -44,13 +44,39 @@ def test_int8_is_valid_close_to_fp32_and_keeps_metadata(tiny_onnx, int8_onnx, ph
     assert float(np.mean((ref - got) ** 2)) < 1e-3
 
 
-def test_head_stays_fp32(tiny_onnx, int8_onnx):
-    excluded = head_nodes(tiny_onnx)
-    assert "/head/Conv" in excluded and "/refine/refine.0/Conv" in excluded and "/Sigmoid" in excluded
-    graph = onnx.load(str(int8_onnx)).graph
+def _head_input_is_dequantized(path) -> bool:
+    graph = onnx.load(str(path)).graph
     made_by = {o: n.op_type for n in graph.node for o in n.output}
     head = next(n for n in graph.node if n.name.startswith("/head/") and n.op_type == "Conv")
-    assert made_by.get(head.input[0]) != "DequantizeLinear"
+    return made_by.get(head.input[0]) == "DequantizeLinear"
+
+
+def test_every_layer_is_int8_by_default_and_the_tail_can_stay_fp32(tiny_onnx, int8_onnx, photo_dir, tmp_path):
+    assert _head_input_is_dequantized(int8_onnx)
+    excluded = head_nodes(tiny_onnx)
+    assert {"/head/Conv", "/refine/refine.0/Conv", "/Sigmoid", "/Concat_2", "/Resize"} <= set(excluded)
+    assert not any(n.startswith(("/decoder", "/encoder", "/aspp")) for n in excluded)
+    kept = quantize_int8(tiny_onnx, tmp_path / "q.onnx", photo_dir, QuantOptions(size=64, larger=None,
+                                                                                 exclude_head=True))
+    assert not _head_input_is_dequantized(kept)
+    assert "exclude_head=True" in {p.key: p.value for p in onnx.load(str(kept)).metadata_props}["quantization"]
+
+
+def test_calibration_reader_gives_both_sizes_a_chunk_at_a_time(tiny_onnx, photo_dir):
+    from wsshm_rt.export.quantize import ImageCalibrationReader, _stride
+
+    reader = ImageCalibrationReader(photo_dir, tiny_onnx, size=64, larger=1.6)
+    assert len(reader) == 8  # 4 photos at 64 and at 96 (1.6 x 64, to a multiple of 32)
+    shapes = [reader.get_next()["image"].shape for _ in range(8)]
+    assert shapes == [(1, 3, 64, 64)] * 4 + [(1, 3, 96, 96)] * 4 and reader.get_next() is None
+    reader.set_range(2, 5)
+    got = []
+    while (item := reader.get_next()) is not None:
+        got.append(item["image"].shape[-1])
+    assert got == [64, 64, 96]
+    reader.rewind()
+    assert len([reader.get_next() for _ in range(8)]) == 8 and reader.get_next() is None
+    assert [_stride(n) for n in (64, 8, 12, 7, 1)] == [8, 8, 6, 7, 1]
 
 
 def test_calibration_batch_is_prepare_cropped():

@@ -1,9 +1,11 @@
-"""fp32 vs int8 ONNX on a folder of images: alpha MSE (accuracy change) beside the speed change.
+"""fp32 vs int8 ONNX (and OpenVINO's bf16 and int8) on a folder of images: alpha MSE against ONNX Runtime fp32
+(the accuracy change) beside the speed change.
 
     python -m wsshm_rt.bench.quant_report r18-0.5.onnx r18-0.5-int8.onnx --images held_out/
     python -m wsshm_rt.bench.quant_report r18-0.5 --calibration photos/ --images held_out/   # quantises first
 
-Speed: ONNX Runtime CPU, ``threads`` intra-op threads, size x size input, fp32 and int8 timed interleaved.
+Speed: ``threads`` threads, size x size input, every path timed interleaved: ONNX Runtime fp32 and int8 and, with
+the openvino extra, OpenVINO fp32, bf16 (where the CPU has it) and the int8 file.
 """
 
 from __future__ import annotations
@@ -27,29 +29,50 @@ def compare_int8(fp32: Path, int8: Path, images, size: int = 512, threads: int =
     from ..images import list_images, load_image
     from ..weights import normalisation
 
-    ref, q = OrtEngine(Path(fp32), "cpu", threads), OrtEngine(Path(int8), "cpu", threads)
+    ref = OrtEngine(Path(fp32), "cpu", threads)
+    paths = {"fp32": ref, "int8": OrtEngine(Path(int8), "cpu", threads), **_openvino_paths(fp32, int8, threads)}
     mean, std = normalisation(ref.metadata)
-    mses = []
-    for path in list_images(images)[:max_images]:
-        x = calibration_batch(load_image(path), size, mean, std)
-        mses.append(float(np.mean((ref.run(x) - q.run(x)) ** 2)))
+    batches = [calibration_batch(load_image(p), size, mean, std) for p in list_images(images)[:max_images]]
+    refs = [ref.run(x) for x in batches]
+    mses = {k: [float(np.mean((e.run(x) - r) ** 2)) for x, r in zip(batches, refs)] for k, e in paths.items()}
     x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-    times = time_interleaved({"fp32": lambda: ref.run(x), "int8": lambda: q.run(x)}, runs, warmup)
+    times = time_interleaved({k: (lambda e=e: e.run(x)) for k, e in paths.items()}, runs, warmup)
     speed = {k: summarise(v) for k, v in times.items()}
-    return {"fp32": str(fp32), "int8": str(int8), "size": size, "threads": threads, "images": len(mses),
-            "alpha_mse_mean": float(np.mean(mses)), "alpha_mse_max": float(np.max(mses)),
+    return {"fp32": str(fp32), "int8": str(int8), "size": size, "threads": threads, "images": len(batches),
+            "alpha_mse_mean": float(np.mean(mses["int8"])), "alpha_mse_max": float(np.max(mses["int8"])),
             "trained": ref.metadata.get("trained", "unknown"), "fp32_speed": speed["fp32"],
-            "int8_speed": speed["int8"], "speedup": speed["fp32"]["median_ms"] / speed["int8"]["median_ms"]}
+            "int8_speed": speed["int8"], "speedup": speed["fp32"]["median_ms"] / speed["int8"]["median_ms"],
+            "paths": {k: {**speed[k], "alpha_mse_mean": float(np.mean(v)), "alpha_mse_max": float(np.max(v)),
+                          "speedup": speed["fp32"]["median_ms"] / speed[k]["median_ms"]} for k, v in mses.items()}}
+
+
+def _openvino_paths(fp32: Path, int8: Path, threads: int) -> dict:
+    """OpenVINO's fp32, bf16 (where native) and int8 engines, named 'openvino fp32' ...; {} without the extra."""
+    try:
+        from ..engines.openvino import OpenVinoEngine
+    except ImportError:
+        return {}
+    out = {}
+    for name, path, precision in (("openvino fp32", fp32, "fp32"), ("openvino bf16", fp32, "bf16"),
+                                  ("openvino int8", int8, "fp32"), ("openvino int8+bf16", int8, "bf16")):
+        try:
+            out[name] = OpenVinoEngine(Path(path), "cpu", threads, precision)
+        except WsshmError:  # the extra is missing, or the CPU has no bf16
+            continue
+    return out
 
 
 def format_report(r: dict) -> str:
-    f, q = r["fp32_speed"], r["int8_speed"]
+    f = r["fp32_speed"]
     note = "" if r["trained"] != "false" else "  (untrained network: the MSE says little about a trained one)"
-    return (f"{r['size']}x{r['size']}, {r['threads']} threads, median of {f['runs']} runs\n"
-            f"  fp32 {f['median_ms']:8.1f} ms  ({f['fps']:.1f} FPS)   {r['fp32']}\n"
-            f"  int8 {q['median_ms']:8.1f} ms  ({q['fps']:.1f} FPS)   {r['int8']}\n"
-            f"  speed-up x{r['speedup']:.2f};  alpha MSE vs fp32 over {r['images']} images: "
-            f"mean {r['alpha_mse_mean']:.2e}, max {r['alpha_mse_max']:.2e}{note}")
+    lines = [f"{r['size']}x{r['size']}, {r['threads']} threads, median of {f['runs']} interleaved runs; alpha MSE "
+             f"against ONNX Runtime fp32 over {r['images']} images{note}",
+             f"  fp32: {r['fp32']}", f"  int8: {r['int8']}"]
+    for name, p in r["paths"].items():
+        label = name if name.startswith("openvino") else f"onnxruntime {name}"
+        lines.append(f"  {label:<20} {p['median_ms']:8.1f} ms ({p['fps']:6.1f} FPS)  speed-up x{p['speedup']:.2f}  "
+                     f"MSE mean {p['alpha_mse_mean']:.2e}, max {p['alpha_mse_max']:.2e}")
+    return "\n".join(lines)
 
 
 def _parse(argv=None):
@@ -67,9 +90,11 @@ def _parse(argv=None):
     p.add_argument("--activations", default="uint8", choices=["uint8", "int8"])
     p.add_argument("--no-per-channel", action="store_true")
     p.add_argument("--reduce-range", action="store_true")
-    p.add_argument("--quantize-head", action="store_true", help="also quantise the refine/head layers")
+    p.add_argument("--keep-head-fp32", action="store_true", help="keep the full-resolution tail in fp32")
     p.add_argument("--no-pre-process", action="store_true")
-    p.add_argument("--calibrate-method", default="minmax", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--calibrate-method", default="percentile", choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--calibration-size", type=int, help="calibration crop side (default: the model's own size)")
+    p.add_argument("--larger", type=float, default=1.6, help="also calibrate at this times the size (0: no)")
     p.add_argument("--json", help="also write the report as JSON here")
     return p.parse_args(argv)
 
@@ -95,8 +120,9 @@ def _quantise(fp32: Path, out: Path, a) -> Path:
 
     if not a.calibration:
         raise WsshmError("give an int8 model, or --calibration to quantise the fp32 one")
-    opts = QuantOptions(size=a.size, quant_format=a.format, per_channel=not a.no_per_channel,
-                        reduce_range=a.reduce_range, activations=a.activations, exclude_head=not a.quantize_head,
+    opts = QuantOptions(size=a.calibration_size, larger=a.larger or None, quant_format=a.format,
+                        per_channel=not a.no_per_channel, reduce_range=a.reduce_range, activations=a.activations,
+                        exclude_head=a.keep_head_fp32,
                         calibrate_method=a.calibrate_method, pre_process=not a.no_pre_process)
     return quantize_int8(fp32, out, a.calibration, opts)
 

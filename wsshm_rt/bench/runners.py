@@ -86,11 +86,11 @@ class OrtRunner(Runner):
 
 
 def peer_session(ort, path: Path, provider: str, threads: int):
-    """A session with OrtEngine's options (every graph optimisation, ``threads`` intra-op, 1 inter-op thread)."""
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), opts, providers=list(dict.fromkeys([provider, "CPUExecutionProvider"])))
+    """A session with OrtEngine's options (engines.onnxruntime.session_options)."""
+    from ..engines.onnxruntime import session_options
+
+    return ort.InferenceSession(str(path), session_options(ort, threads),
+                                providers=list(dict.fromkeys([provider, "CPUExecutionProvider"])))
 
 
 class OpenVinoRunner(Runner):
