@@ -524,12 +524,28 @@ def test_auto_workers_split_the_cpu_cores(video_model):
 
 
 def test_video_bench_speed_table_runs_every_column(clips, video_model, tmp_path):
-    from wsshm_rt.bench.video_bench import speed_table
+    from wsshm_rt.bench.video_bench import STAGES, speed_table
 
     frame = next(iter(VideoFileSource(clips / "clip.mp4"))).rgb
     (row,) = speed_table(video_model, clips / "clip.mp4", frame, [64], tmp_path, threads=1)
     assert row["short_side"] == 64
     assert all(row[k] > 0 for k in ("model_fps", "e2e_fps", "e2e_workers_fps", "sequential_fps"))
+    assert tuple(row["stages_ms"]) == STAGES and all(v > 0 for v in row["stages_ms"].values())
+
+
+def test_cli_video_on_openvino_in_bf16(clips, video_model, tmp_path):
+    ov = pytest.importorskip("openvino")
+    from typer.testing import CliRunner
+
+    from wsshm_rt.cli import app
+
+    precision = "bf16" if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "fp32"
+    out = tmp_path / "ov.mp4"
+    res = CliRunner().invoke(app, ["video", str(clips / "clip.mp4"), "-o", str(out), "--model", str(video_model),
+                                   "--short-side", "64", "--no-progress", "--engine", "openvino", "--precision",
+                                   precision])
+    assert res.exit_code == 0, res.output
+    assert len(decode(out)[0]) == FRAMES
 
 
 def test_a_video_frame_gets_the_same_matte_as_a_still_image(clips):

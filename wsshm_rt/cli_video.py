@@ -15,17 +15,23 @@ TTA_HELP = ("none: one network pass per frame (real time); flip: also the mirror
             "twice the network's time).")
 
 
-def _matter(model, engine, device, short_side, threads, refine="guided", tta="none"):
+PRECISION_HELP = ("fp32; or bf16 with --engine openvino (an .onnx model) or torch, on a CPU with AMX or AVX512-BF16: "
+                  "the fastest CPU path (an int8 .onnx from `wsshm-rt export --quantize int8` runs in int8 on "
+                  "either engine).")
+
+
+def _matter(model, engine, device, short_side, threads, refine="guided", tta="none", precision="fp32"):
     from .errors import check_choice
     from .matter import Matter
     from .preprocess import FRAME_TTA_MODES
 
     check_choice("tta", tta, FRAME_TTA_MODES)  # flip+scale is for still images
     return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine,
-                  tta=tta)
+                  tta=tta, precision=precision)
 
 
-def _video_matter(model, engine, device, short_side, threads, workers, refine="guided", tta="none"):
+def _video_matter(model, engine, device, short_side, threads, workers, refine="guided", tta="none",
+                  precision="fp32"):
     """The Matter and worker count for a video file. Auto (workers None): on a CPU, 2 frames are matted at
     once with half the cores each, which measured ~10% more end-to-end FPS on 2 cores than one frame on both
     (frames in flight use the cores while decode, compositing and encode of other frames wait); on a GPU, 1."""
@@ -35,12 +41,12 @@ def _video_matter(model, engine, device, short_side, threads, workers, refine="g
 
     if workers is not None and workers < 1:
         raise WsshmError(f"--workers must be at least 1, not {workers}")
-    matter = _matter(model, engine, device, short_side, threads, refine, tta)
+    matter = _matter(model, engine, device, short_side, threads, refine, tta, precision)
     if workers is None:
         workers = 2 if matter.engine.device == "cpu" else 1
         if workers > 1 and threads is None:
             matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers), refine,
-                             tta)
+                             tta, precision)
     return matter, workers
 
 
@@ -72,8 +78,9 @@ def video(
     short_side: Optional[int] = typer.Option(None, help="Shorter side of the frame for inference (alpha is "
                                              "upsampled edge-aware).",
                                              show_default="the model's recommendation, else 512"),
-    engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
+    engine: str = typer.Option("auto", help="auto, onnxruntime, openvino, tensorrt or torch."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference (per worker)."),
     workers: Optional[int] = typer.Option(None, help="Frames matted at once (default: 2 on a CPU, each with half "
                                           "the cores; 1 on a GPU)."),
@@ -91,7 +98,7 @@ def video(
     if background is not None and (alpha or matte):
         raise WsshmError("--background makes a composite; it cannot be combined with --alpha or --matte")
     mode = "rgba" if alpha else "matte" if matte else "composite"
-    matter, workers = _video_matter(model, engine, device, short_side, threads, workers, refine, tta)
+    matter, workers = _video_matter(model, engine, device, short_side, threads, workers, refine, tta, precision)
     result = matte_video(source, output, matter, background, mode=mode, smooth=smooth, progress=progress, fps=fps,
                          full_res_foreground=full_res_foreground, workers=workers)
     _report(result)
@@ -108,8 +115,9 @@ def webcam(
     smooth: bool = typer.Option(False, "--smooth", help="Motion-gated temporal smoothing of the alpha."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="Model file; default: the bundled model."),
     short_side: int = typer.Option(256, help="Shorter side for inference (lower is faster; 256-384 for live use)."),
-    engine: str = typer.Option("auto", help="auto, onnxruntime, tensorrt or torch."),
+    engine: str = typer.Option("auto", help="auto, onnxruntime, openvino, tensorrt or torch."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, help="CPU threads for inference."),
     max_frames: Optional[int] = typer.Option(None, help="Stop after this many frames."),
     refine: str = typer.Option("guided", help=REFINE_HELP),
@@ -120,7 +128,7 @@ def webcam(
     from .video import run_webcam
 
     check_int("--max-frames", max_frames, 1, none_ok=True)
-    matter = _matter(model, engine, device, short_side, threads, refine, tta)
+    matter = _matter(model, engine, device, short_side, threads, refine, tta, precision)
     result = run_webcam(matter, source, background or [], window, output, smooth, max_frames=max_frames)
     _report(result)
 

@@ -2,13 +2,15 @@
 
     python -m wsshm_rt.bench.video_bench                       # untrained r18-0.5, 640x480, 60 frames
     python -m wsshm_rt.bench.video_bench --model m.onnx --width 1280 --height 720
+    python -m wsshm_rt.bench.video_bench --model m.onnx --short-sides 256 --engine openvino --precision bf16 --runs 5
 
 End-to-end = decode (PyAV) -> downscale + matte + guided upsample -> composite over green (foreground
 estimation on) -> encode H.264 + copy the audio, through the threaded pipeline (``matte_video``), once
 with one matting worker and once with ``--workers`` (2) workers of cores // workers threads each, which is
 what ``wsshm-rt video`` does on a CPU.
 "Sequential" runs the very same steps one after another in one thread, to show what the overlap buys.
-Model-only = ``Matter.predict`` on a frame already at the inference size.
+Model-only = ``Matter.predict`` on a frame already at the inference size. Stages: the sequential run's wall time per
+frame in each step (decode, infer, refine, composite, encode), to show where the time goes.
 Flicker: a moving soft ellipse under random camera shake (known alpha), dtSSD x 100 as in RVM's evaluation.
 """
 
@@ -35,38 +37,66 @@ def model_only_fps(matter, frame, runs: int = 15) -> float:
     return summarise(time_runs(lambda: matter.predict(small, refine="none"), runs=runs, warmup=2))["fps"]
 
 
-def sequential_fps(matter, clip: Path, out: Path) -> float:
-    """The pipeline's steps without threads: decode, matte, composite, encode, frame after frame."""
+STAGES = ("decode", "infer", "refine", "composite", "encode")
+
+
+def sequential_fps(matter, clip: Path, out: Path, stages: dict | None = None) -> float:
+    """The pipeline's steps without threads: decode, matte, composite, encode, frame after frame. ``stages``: a dict
+    that gets each step's wall times (ms per frame) in STAGES order."""
     src = open_source(clip)
     sink = open_sink(out, src.fps, src.size, audio_from=clip)
     frame_matter, compose = FrameMatter(matter), make_compositor("composite", "#00ff00")
-    t0, n = time.perf_counter(), 0
-    for frame in src:
-        sink.write(compose(frame.rgb, *frame_matter.matte(frame.rgb)), frame.t)
+    times = stages if stages is not None else {}
+    t0, n, frames = time.perf_counter(), 0, iter(src)
+    while True:
+        t = [time.perf_counter()]
+        frame = next(frames, None)
+        if frame is None:
+            break
+        t.append(time.perf_counter())
+        small, alpha = frame_matter.infer(frame.rgb)
+        t.append(time.perf_counter())
+        full, lowres = frame_matter.finish(frame.rgb, small, alpha)
+        t.append(time.perf_counter())
+        image = compose(frame.rgb, full, lowres)
+        t.append(time.perf_counter())
+        sink.write(image, frame.t)
+        t.append(time.perf_counter())
+        for name, a, b in zip(STAGES, t, t[1:]):
+            times.setdefault(name, []).append((b - a) * 1e3)
         n += 1
     sink.close()
     src.close()
     return n / (time.perf_counter() - t0)
 
 
-def speed_table(model, clip: Path, frame, short_sides, workdir: Path, threads=None, workers=2) -> list[dict]:
+def speed_table(model, clip: Path, frame, short_sides, workdir: Path, threads=None, workers=2, engine="auto",
+                precision="fp32", runs: int = 1) -> list[dict]:
     """Per shorter side: model-only, pipelined with one matting worker (``threads``), pipelined with
-    ``workers`` matting workers of cores // workers threads each (the CLI's CPU default), and sequential."""
+    ``workers`` matting workers of cores // workers threads each (the CLI's CPU default), and sequential, each the
+    median of ``runs`` runs (interleaved), and the sequential run's median time per stage."""
     import os
+    import statistics
 
     from ..matter import Matter
 
     rows = []
     for side in short_sides:
-        matter = Matter(model, short_side=side, threads=threads, tta="none")
-        split = Matter(model, short_side=side, threads=max(1, (os.cpu_count() or 2) // workers), tta="none")
-        matte_video(clip, workdir / "warm.mp4", matter, progress=False)  # warm-up: ORT allocations, page cache
-        e2e = matte_video(clip, workdir / f"e2e-{side}.mp4", matter, background="#00ff00", progress=False).fps
-        e2e_workers = matte_video(clip, workdir / f"e2e-{side}.mp4", split, background="#00ff00", progress=False,
-                                  workers=workers).fps
-        rows.append({"short_side": side, "model_fps": model_only_fps(matter, frame), "e2e_fps": e2e,
-                     "e2e_workers_fps": e2e_workers,
-                     "sequential_fps": sequential_fps(matter, clip, workdir / f"seq-{side}.mp4")})
+        kw = dict(short_side=side, tta="none", engine=engine, precision=precision)
+        matter = Matter(model, threads=threads, **kw)
+        split = Matter(model, threads=max(1, (os.cpu_count() or 2) // workers), **kw)
+        matte_video(clip, workdir / "warm.mp4", matter, progress=False)  # warm-up: allocations, page cache
+        fps, stages = {"e2e": [], "workers": [], "seq": []}, {}
+        for _ in range(runs):
+            fps["e2e"].append(matte_video(clip, workdir / f"e2e-{side}.mp4", matter, background="#00ff00",
+                                          progress=False).fps)
+            fps["workers"].append(matte_video(clip, workdir / f"e2e-{side}.mp4", split, background="#00ff00",
+                                              progress=False, workers=workers).fps)
+            fps["seq"].append(sequential_fps(matter, clip, workdir / f"seq-{side}.mp4", stages))
+        med = {k: statistics.median(v) for k, v in fps.items()}
+        rows.append({"short_side": side, "model_fps": model_only_fps(matter, frame), "e2e_fps": med["e2e"],
+                     "e2e_workers_fps": med["workers"], "sequential_fps": med["seq"], "runs": fps,
+                     "stages_ms": {k: statistics.median(v) for k, v in stages.items()}, "engine": matter.info})
     return rows
 
 
@@ -99,6 +129,10 @@ def main(argv=None) -> None:
     parser.add_argument("--short-sides", default="256,384,512")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2, help="matting workers of the second end-to-end column")
+    parser.add_argument("--engine", default="auto", help="auto, onnxruntime, openvino, tensorrt or torch")
+    parser.add_argument("--precision", default="fp32", help="fp32, or bf16 (openvino, torch)")
+    parser.add_argument("--runs", type=int, default=1, help="end-to-end runs per column; the median is shown")
+    parser.add_argument("--no-flicker", action="store_true", help="skip the flicker measurement")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -114,9 +148,17 @@ def main(argv=None) -> None:
         print(f"| short side | model-only FPS | end-to-end FPS (pipelined) | end-to-end FPS, {args.workers} workers "
               "| sequential FPS |")
         print("|---|---|---|---|---|")
-        for r in speed_table(model, work / "clip.mp4", frames[0], sides, work, args.threads, args.workers):
+        rows = speed_table(model, work / "clip.mp4", frames[0], sides, work, args.threads, args.workers,
+                           args.engine, args.precision, args.runs)
+        for r in rows:
             print(f"| {r['short_side']} | {r['model_fps']:.1f} | {r['e2e_fps']:.1f} | {r['e2e_workers_fps']:.1f} "
                   f"| {r['sequential_fps']:.1f} |")
+        print(f"\n{rows[0]['engine']}; median of {args.runs} run(s) per column. Sequential run, wall ms per frame:")
+        for r in rows:
+            print(f"  {r['short_side']}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_ms"].items())
+                  + f"  (sum {sum(r['stages_ms'].values()):.1f})")
+        if args.no_flicker:
+            return
         print("\nflicker, dtSSD x100 (lower is steadier), 320x240 moving ellipse with 1 px camera shake:")
         for name, value in flicker(model).items():
             print(f"  {name:28s} {value:.3f}")
