@@ -280,11 +280,35 @@ def _lowres_colour_gap(image, lowres):
     if height * width >= image.shape[0] * image.shape[1]:
         return None
     wide_box, fine_box = blur_box_sizes(height, width)
+    if max(height, width) <= WIDE_WORK_SIDE:  # the usual case (video frames): one channel plane at a time
+        return cv2.merge(_planar_gap(small, small_alpha, wide_box, fine_box))
     gap = np.empty(small.shape, np.float32)
     rows = max(STRIP_PIXELS // width, 2 * fine_box, 16)
     for y0, y1, fg, bg in _blur_fusion_strips(small, small_alpha, rows, wide_box, fine_box, with_background=True):
         np.subtract(fg, bg, out=gap[y0:y1])
     return gap
+
+
+def _planar_gap(image, alpha, wide_box, fine_box) -> list[np.ndarray]:
+    """F - B per colour channel, float32 Shape(h, w) each: the sums of _wide_means and _fine_pass on a whole image
+    of at most WIDE_WORK_SIDE px (so at full working resolution), one contiguous plane per channel instead of
+    Shape(h, w, 3) arrays; the same numbers, 2x faster on a 256x341 video frame."""
+    a = _alpha_rows(alpha, 0, len(alpha))
+    wide, fine = (wide_box, wide_box), (fine_box, fine_box)
+    a_wide, a_fine = cv2.blur(a, wide), cv2.blur(a, fine)
+    gaps = []
+    for c in cv2.split(image):
+        c = c.astype(np.float32) * np.float32(1 / 255)
+        c_a = c * a
+        fg_wide = cv2.blur(c_a, wide) / (a_wide + EPS)
+        bg_wide = cv2.blur(np.subtract(c, c_a, out=c_a), wide) / (1 + EPS - a_wide)
+        fg1 = _fuse(c, a, fg_wide, bg_wide)
+        fg_mean = cv2.blur(np.multiply(fg1, a, out=fg1), fine)
+        fg_mean /= a_fine + EPS
+        bg_mean = cv2.blur(bg_wide - bg_wide * a, fine)
+        bg_mean /= 1 + EPS - a_fine
+        gaps.append(np.subtract(_fuse(c, a, fg_mean, bg_mean), bg_mean))
+    return gaps
 
 
 def _wide_means(image, alpha, wide_box):
@@ -350,8 +374,9 @@ def _background_source(bg: Background, image: np.ndarray):
     """Return rows(y0, y1) -> float32 [0, 1] Shape(y1 - y0, W, 3) for the parsed background."""
     height, width = image.shape[:2]
     if bg.kind == "color":
-        colour = np.asarray(bg.rgb, np.float32) / 255.0
-        return lambda y0, y1: np.broadcast_to(colour, (y1 - y0, width, 3))
+        # Contiguous rows: numpy adds and subtracts a broadcast Shape(3) colour 5x slower than a plain array.
+        row = np.tile(np.asarray(bg.rgb, np.float32) / 255.0, (1, width, 1))
+        return lambda y0, y1: np.repeat(row, y1 - y0, axis=0)
     if bg.kind == "image":
         return _cover_source(bg.image, height, width)
     return _blur_source(image, bg.radius)
@@ -445,7 +470,10 @@ def _upsample_rows(small: np.ndarray, y0: int, y1: int, height: int, width: int)
     i0 = np.floor(sy).astype(np.intp)
     i1 = np.minimum(i0 + 1, h - 1)
     t = (sy - i0).astype(np.float32)[:, None, None]
-    rows = small[i0].astype(np.float32) * (1 - t) + small[i1].astype(np.float32) * t
+    rows, below = small[i0].astype(np.float32, copy=False), small[i1].astype(np.float32, copy=False)  # copies
+    rows *= 1 - t  # in place: the sums of rows * (1 - t) + below * t, without two more frame-sized temporaries
+    below *= t
+    rows += below
     return cv2.resize(rows, (width, y1 - y0), interpolation=cv2.INTER_LINEAR).reshape(y1 - y0, width, -1)
 
 
