@@ -259,3 +259,14 @@ def test_onnxruntime_sessions_do_not_spin_and_peers_get_the_same_options():
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert (opts.intra_op_num_threads, opts.inter_op_num_threads) == (2, 1)
     assert session_options(ort).intra_op_num_threads == 0  # ONNX Runtime's own default
+
+
+def test_peak_matmul_rows_and_best_per_precision():
+    from wsshm_rt.bench.peak import measure, peaks
+
+    rows = measure(sizes=(32, 64), threads=1, runs=2, warmup=1, log=lambda _: None)
+    assert {("torch", "fp32", 32), ("torch", "fp32", 64)} <= {(r["runtime"], r["precision"], r["size"]) for r in rows}
+    for r in rows:
+        assert r["gflops_per_s"] == pytest.approx(2 * r["size"] ** 3 / r["median_ms"] / 1e6)
+    best = peaks(rows)
+    assert best["fp32"]["gflops_per_s"] == max(r["gflops_per_s"] for r in rows if r["precision"] == "fp32")
