@@ -270,3 +270,18 @@ def test_peak_matmul_rows_and_best_per_precision():
         assert r["gflops_per_s"] == pytest.approx(2 * r["size"] ** 3 / r["median_ms"] / 1e6)
     best = peaks(rows)
     assert best["fp32"]["gflops_per_s"] == max(r["gflops_per_s"] for r in rows if r["precision"] == "fp32")
+
+
+def test_photo_bench_times_every_tta_mode_per_path(tiny_onnx, tmp_path):
+    import cv2
+
+    from conftest import make_portrait
+    from wsshm_rt.bench.photo_bench import matters, time_photo
+
+    rgb, _ = make_portrait(90, 70)
+    cv2.imwrite(str(tmp_path / "p.png"), rgb[:, :, ::-1])
+    sessions = matters(tiny_onnx, ["onnxruntime", "onnxruntime:fp16"], threads=1)  # fp16 is left out on a CPU
+    assert list(sessions) == ["onnxruntime fp32"]
+    times = time_photo(tmp_path / "p.png", sessions, runs=2, warmup=1)
+    assert list(times) == [f"onnxruntime fp32, tta={t}" for t in ("flip+scale", "flip", "none")]
+    assert all(v > 0 for v in times.values())
