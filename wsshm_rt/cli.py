@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from . import cli_bench, cli_serve, cli_train, cli_video
+from . import cli_bench, cli_data, cli_serve, cli_train, cli_video
 from .errors import WsshmError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,7 +131,7 @@ def export(
     typer.echo(f"wrote {path}")
 
 
-for _area in (cli_train, cli_video, cli_bench, cli_serve):
+for _area in (cli_train, cli_video, cli_bench, cli_data, cli_serve):
     _area.register(app)
 
 
