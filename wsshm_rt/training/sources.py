@@ -50,14 +50,19 @@ def source_name(folder: str) -> str:
     return (p.parent.name if p.name.lower() == "train" else p.name) or "seg"
 
 
+def split_and_subset(pairs, limit: int, cfg):
+    """Split first, then subset the training side: the validation set stays the same for every label budget."""
+    seed = data_seed(cfg)
+    train, val = data.split(pairs, cfg.val_fraction, seed)
+    return data.subset(train, limit, seed), val
+
+
 def seg_sources(cfg) -> list[Source]:
     """The labelled --seg sources (split, training side subset to --seg-limit) and the --pseudo ones (no split)."""
     if not cfg.seg and not cfg.pseudo:
         raise WsshmError(f"the {cfg.stage} stage needs a segmentation folder: pass --seg")
-    seed, out = data_seed(cfg), []
-    for folder in cfg.seg:
-        train, val = data.split(data.find_pairs(folder, "segmentation"), cfg.val_fraction, seed)
-        out.append(Source(folder, data.subset(train, cfg.seg_limit, seed), val))
+    out = [Source(folder, *split_and_subset(data.find_pairs(folder, "segmentation"), cfg.seg_limit, cfg))
+           for folder in cfg.seg]
     out += [Source(folder, data.find_pairs(folder, "segmentation"), [], True) for folder in cfg.pseudo]
     return out
 

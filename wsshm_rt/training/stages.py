@@ -20,7 +20,7 @@ from .checkpoint import load_model_weights
 from .config import data_seed
 from .ema import ema_update, freeze, same_architecture
 from .losses import matte_loss, seg_loss
-from .sources import seg_sources, seg_train_set, val_set_names
+from .sources import seg_sources, seg_train_set, split_and_subset, val_set_names
 
 
 @dataclass
@@ -88,17 +88,10 @@ def _paste_backgrounds(cfg) -> list:
     return data.find_backgrounds(cfg.backgrounds) if cfg.paste_p > 0 and cfg.backgrounds else []
 
 
-def _split_and_subset(pairs, limit: int, cfg):
-    """Split first, then subset the training side: the validation set stays the same for every label budget."""
-    seed = data_seed(cfg)
-    train, val = data.split(pairs, cfg.val_fraction, seed)
-    return data.subset(train, limit, seed), val
-
-
 def _matte_split(cfg):
     if not cfg.matte or not cfg.backgrounds:
         raise WsshmError(f"the {cfg.stage} stage needs --matte and --backgrounds to composite training images")
-    train, val = _split_and_subset(data.find_pairs(cfg.matte, "matte"), cfg.matte_limit, cfg)
+    train, val = split_and_subset(data.find_pairs(cfg.matte, "matte"), cfg.matte_limit, cfg)
     return train, val, data.find_backgrounds(cfg.backgrounds)
 
 
