@@ -236,9 +236,11 @@ def test_huge_image_stays_under_2gb(tmp_path, tiny_onnx):
             "img[:, :, 0] = row[:, None]; img[:, :, 1] = row[None, :]; img[:, :, 2] = 128\n"
             "assert cv2.imwrite(sys.argv[1], img)\n")
     subprocess.run([sys.executable, "-c", make, str(src)], check=True)
-    code = ("import resource, sys\nfrom wsshm_rt.cli import main\n"
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so the child would start at pytest's own peak.
+    code = ("import re, sys\nfrom wsshm_rt.cli import main\n"
             "try:\n    main(sys.argv[1:])\nfinally:\n"
-            "    print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
+            "    hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            "    print('maxrss_kb', hwm, file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", code, "predict", str(src), "-o", str(tmp_path / "out"),
                            "-m", str(tiny_onnx), "--outputs", "alpha,rgba"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -40,7 +40,7 @@ def test_two_workers_each_serve():
         for _ in range(4):
             status, _, body = server.matte(jpeg, "output=alpha")
             assert status == 200 and decode_png(body).shape == (180, 240)
-        children = subprocess.run(["ps", "--ppid", str(server.process.pid), "-o", "args="], capture_output=True,
+        children = subprocess.run(["ps", "-ww", "--ppid", str(server.process.pid), "-o", "args="], capture_output=True,
                                   text=True).stdout.splitlines()
         assert sum("spawn_main" in c for c in children) == 2  # uvicorn's two worker processes
     assert server.process.returncode in (0, -15)
