@@ -43,7 +43,7 @@ def test_refinement_keeps_the_network_alpha_where_it_is_sure(default_matter):
     alpha there is the network's."""
     from wsshm_rt import preprocess
     from wsshm_rt.images import load_image
-    from wsshm_rt.video_filters import REFINE_EPS, colour_guided_upsample, guided_refine, refine_radius, sure_interior
+    from wsshm_rt.refine import REFINE_EPS, colour_guided_upsample, guided_refine, refine_radius, sure_interior
 
     rgb = load_image(ASTRONAUT)
     height, width = rgb.shape[:2]

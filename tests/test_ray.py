@@ -109,7 +109,7 @@ def test_missing_extra_prints_the_pip_line(tmp_path):
 
 def test_videos_one_task_per_file(local_ray, tmp_path):
     pytest.importorskip("av", reason="the [video] extra is not installed")
-    from wsshm_rt.video_synth import moving_ellipse, write_clip
+    from wsshm_rt.bench.synth_clip import moving_ellipse, write_clip
 
     for name, seed in (("one.mp4", 0), ("two.mp4", 1)):
         write_clip(tmp_path / name, moving_ellipse(6, 64, 96, seed=seed)[0], fps=10, audio=False)

@@ -36,7 +36,7 @@ def rss_mb(pid: str | int = "self") -> tuple[float, float]:
 
 
 def _photo(i: int, rng) -> np.ndarray:
-    from wsshm_rt.video_synth import moving_ellipse
+    from wsshm_rt.bench.synth_clip import moving_ellipse
 
     h, w = [(240, 320), (480, 360), (300, 533), (600, 800)][i % 4]
     return moving_ellipse(1, h, w, seed=int(rng.integers(1 << 30)))[0][0]
@@ -70,7 +70,7 @@ def write_long_clip(path: Path, minutes: float, size: tuple[int, int], fps: int 
     """A clip of ``minutes`` (frames made on the fly from a 250-frame loop, so memory stays small), with a tone."""
     import av
 
-    from wsshm_rt.video_synth import _write_tone, moving_ellipse
+    from wsshm_rt.bench.synth_clip import moving_ellipse, write_tone
 
     w, h = size
     loop = moving_ellipse(250, h, w, jitter=1.0)[0]
@@ -86,7 +86,7 @@ def write_long_clip(path: Path, minutes: float, size: tuple[int, int], fps: int 
             frame.pts, frame.time_base = i, Fraction(1, fps)
             out.mux(video.encode(frame))
         out.mux(video.encode())
-        _write_tone(av, out, sound, frames / fps)
+        write_tone(av, out, sound, frames / fps)
     return frames
 
 

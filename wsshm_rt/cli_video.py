@@ -32,21 +32,16 @@ def _matter(model, engine, device, short_side, threads, refine="guided", tta="no
 
 def _video_matter(model, engine, device, short_side, threads, workers, refine="guided", tta="none",
                   precision="fp32"):
-    """The Matter and worker count for a video file. Auto (workers None): on a CPU, 2 frames are matted at
-    once with half the cores each, which measured ~10% more end-to-end FPS on 2 cores than one frame on both
-    (frames in flight use the cores while decode, compositing and encode of other frames wait); on a GPU, 1."""
-    import os
+    """The Matter and worker count for a video file, as ``video.split_workers`` chooses them (auto: 2 frames at
+    once with half the cores each on a CPU, 1 on a GPU)."""
+    from .errors import check_int
+    from .video import split_workers
 
-    from .errors import WsshmError
-
-    if workers is not None and workers < 1:
-        raise WsshmError(f"--workers must be at least 1, not {workers}")
+    check_int("--workers", workers, 1, none_ok=True)  # before the model is loaded
     matter = _matter(model, engine, device, short_side, threads, refine, tta, precision)
-    if workers is None:
-        workers = 2 if matter.engine.device == "cpu" else 1
-        if workers > 1 and threads is None:
-            matter = _matter(model, engine, device, short_side, max(1, (os.cpu_count() or 2) // workers), refine,
-                             tta, precision)
+    workers, per_worker = split_workers(matter.engine.device, workers, threads)
+    if per_worker != threads:
+        matter = _matter(model, engine, device, short_side, per_worker, refine, tta, precision)
     return matter, workers
 
 

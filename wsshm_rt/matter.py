@@ -148,7 +148,7 @@ class Matter:
         in [0, 1) is how much of the past a still pixel keeps). Keep one per stream and feed its frames in order;
         ``stream.reset()`` at a scene cut. For real time use a session with ``tta="none"`` (one network pass).
         """
-        from .video import FrameMatter
+        from .frames import FrameMatter
 
         return FrameMatter(self, bool(smooth), check_number("strength", strength, 0.0, 1.0, high_open=True))
 

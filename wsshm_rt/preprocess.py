@@ -149,7 +149,7 @@ def restore(alpha: np.ndarray, geom: Geometry, guide: np.ndarray | None = None,
     guide: the original uint8 RGB image; given, the alpha is brought back with the colour guided filter (He et al.),
     radius 6.5% of the inference size, solved at the inference size and applied at full size, keeping the network's
     alpha where it is sure
-    (``video_filters.guided_refine``), instead of a bilinear resize. guide_small: the image at the inference size
+    (``refine.guided_refine``), instead of a bilinear resize. guide_small: the image at the inference size
     (``resize_for_inference``'s), if the caller has it, so it is not resized again.
     """
     th, tw = geom.resized_hw

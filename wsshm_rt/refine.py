@@ -1,7 +1,7 @@
 """The still-image guided refinement (``refine="guided"``, what ``Matter`` returns by default): the network's alpha,
 predicted at the inference size, brought back to the image's size by a colour guided filter that follows the image's
 edges. Runtime code (numpy + OpenCV only; no cv2.ximgproc: opencv-python-headless does not ship it); video frames use
-it too (``video_filters`` re-exports it).
+it too (``frames.FrameMatter``).
 """
 
 from __future__ import annotations

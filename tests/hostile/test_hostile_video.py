@@ -19,13 +19,13 @@ FRAMES = 8
 
 
 def _frames(n=FRAMES, h=48, w=64):
-    from wsshm_rt.video_synth import moving_ellipse
+    from wsshm_rt.bench.synth_clip import moving_ellipse
 
     return moving_ellipse(n, h, w)[0]
 
 
 def _clip(path, frames=None, **kw):
-    from wsshm_rt.video_synth import write_clip
+    from wsshm_rt.bench.synth_clip import write_clip
 
     write_clip(path, frames if frames is not None else _frames(), **kw)
     return path
@@ -59,20 +59,20 @@ def _odd(path, h, w):
 
 
 def _audio_only(path):
-    from wsshm_rt.video_synth import _write_tone
+    from wsshm_rt.bench.synth_clip import write_tone
 
     with av.open(str(path), "w") as out:
-        _write_tone(av, out, out.add_stream("aac", rate=44100), 0.5)
+        write_tone(av, out, out.add_stream("aac", rate=44100), 0.5)
     return path
 
 
 def _zero_frames(path):
-    from wsshm_rt.video_synth import _write_tone
+    from wsshm_rt.bench.synth_clip import write_tone
 
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        _write_tone(av, out, out.add_stream("aac", rate=44100), 0.4)
+        write_tone(av, out, out.add_stream("aac", rate=44100), 0.4)
     return path
 
 

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from wsshm_rt.cli import main  # noqa: E402
+from wsshm_rt.refine import REFINE_EPS  # noqa: E402
 from wsshm_rt.training.records import read_jsonl  # noqa: E402
-from wsshm_rt.video_filters import REFINE_EPS  # noqa: E402
 from wsshm_rt.weights import load_weights  # noqa: E402
 
 from .conftest import TINY  # noqa: E402

@@ -24,10 +24,9 @@ from pathlib import Path
 import cv2
 
 from ..preprocess import target_size
-from ..video import FrameMatter, make_compositor, matte_video
-from ..video_filters import dtssd
-from ..video_io import open_sink, open_source
-from ..video_synth import moving_ellipse, write_clip
+from ..frames import FrameMatter
+from ..video import dtssd, make_compositor, matte_video, open_sink, open_source
+from .synth_clip import moving_ellipse, write_clip
 from .timing import summarise, time_runs
 
 
@@ -105,7 +104,7 @@ def flicker(model, short_side: int = 256, frames: int = 30, jitter: float = 1.0,
     import numpy as np
 
     from ..matter import Matter
-    from ..video_filters import MotionGatedSmoother, grey
+    from ..frames import MotionGatedSmoother, grey
 
     rgbs, true = moving_ellipse(frames, 240, 320, jitter=jitter, seed=3)
     out = {}

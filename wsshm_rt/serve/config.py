@@ -34,7 +34,7 @@ class ServeConfig:
     def check(self) -> "ServeConfig":
         """Itself, or a WsshmError naming the first bad setting."""
         from ..preprocess import check_tta
-        from ..video_filters import check_refine
+        from ..refine import check_refine
 
         check_tta(self.tta)
         check_refine(self.refine)

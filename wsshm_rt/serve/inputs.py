@@ -37,7 +37,7 @@ def bad_parameter(exc: WsshmError) -> BadRequest:
 def check_params(output: str, tta: str, refine: str, background: str | None) -> MatteParams:
     """The query's parameters, or a BadRequest naming the bad one."""
     from ..preprocess import check_tta
-    from ..video_filters import check_refine
+    from ..refine import check_refine
 
     if output not in OUTPUTS:
         raise BadRequest(400, "bad_parameter", f"output must be alpha, rgba or composite, not {output!r}")

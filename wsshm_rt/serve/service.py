@@ -31,7 +31,7 @@ class MatteService:
     def stream(self, tta: str, refine: str):
         """A ``FrameMatter`` for one live stream (smoothed over time) whose network passes go through the batcher,
         so frames of several streams share engine calls."""
-        from ..video import FrameMatter
+        from ..frames import FrameMatter
 
         return FrameMatter(_BatchedMatter(self, tta, refine), smooth=True)
 

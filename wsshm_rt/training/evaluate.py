@@ -18,7 +18,7 @@ from ..errors import WsshmError, check_choice, check_number
 from ..images import write_atomic
 from ..model_checks import check_alpha
 from ..preprocess import check_tta, to_network, tta_alphas
-from ..video_filters import check_refine, refine_settings
+from ..refine import check_refine, refine_settings
 from ..weights import check_short_side
 from . import data
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .errors import WsshmError
+from ..errors import WsshmError
 
 KEYS_HELP = "b: next background  a: alpha view  q/Esc: quit"
 NO_WINDOW = ("cannot open a preview window here (no display, or OpenCV without GUI support such as "

@@ -1,4 +1,4 @@
-"""Synthetic clips with a known alpha, for the video tests and benchmarks (no footage needed).
+"""Synthetic clips with a known alpha, for the video tests and benchmarks (no footage needed; not runtime code).
 
 ``moving_ellipse`` makes a soft-edged ellipse that slides across a textured background, composited with a
 small random camera shake; ``write_clip`` encodes frames (and optionally a sine tone) with PyAV.
@@ -11,7 +11,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from .errors import require
+from ..errors import require
 
 
 def _texture(height: int, width: int, rng, colour) -> np.ndarray:
@@ -67,10 +67,11 @@ def write_clip(path, frames: list[np.ndarray], fps: int = 25, audio: bool = True
             out.mux(video.encode(frame))
         out.mux(video.encode())
         if sound is not None:
-            _write_tone(av, out, sound, len(frames) / fps)
+            write_tone(av, out, sound, len(frames) / fps)
 
 
-def _write_tone(av, out, stream, seconds: float, rate: int = 44100) -> None:
+def write_tone(av, out, stream, seconds: float, rate: int = 44100) -> None:
+    """Encode a 440 Hz tone of ``seconds`` into ``stream`` (an audio stream of the open container ``out``) and flush."""
     chunk = 1024
     n = int(seconds * rate)
     for start in range(0, n, chunk):
