@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wsshm_rt.images import write_atomic
+from wsshm_rt.files import write_atomic
+from wsshm_rt.images import load_image
 from wsshm_rt.metrics import MetricAccumulator, matte_metrics, seg_metrics
 from wsshm_rt.training import data
 
@@ -54,7 +55,7 @@ def main() -> None:
             return np.clip(net.process(np.ascontiguousarray(rgb)).segmentation_mask, 0, 1).astype(np.float32)
 
         for pair in seg:
-            photos.add(seg_metrics(alpha(data.load_image(pair.image)), data.load_label(pair.label)))
+            photos.add(seg_metrics(alpha(load_image(pair.image)), data.load_label(pair.label)))
         for pair in matte:
             src, pha = data.fixed_composite(pair, bgs, args.seed)
             composites.add(matte_metrics(alpha(src), pha))

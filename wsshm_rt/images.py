@@ -1,4 +1,5 @@
-"""Reading images from paths, PIL images and numpy arrays into one form: uint8 RGB, Shape(H, W, 3)."""
+"""Reading images from paths, PIL images and numpy arrays into one form: uint8 RGB, Shape(H, W, 3); encoding and
+saving them (the file system's side, folders and atomic writes, is files.py)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,16 @@ import contextlib
 import io
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from .errors import WriteError, WsshmError, WsshmTypeError, require
+from .errors import WsshmError, WsshmTypeError, require
+from .files import write_atomic
 from .image_bytes import MAX_FILE_BYTES, MAX_PIXELS, check_pixels, header_size, png_intact, read_path, read_stream
 from .pixels import array_to_rgb, check_channels, pil_pixels, pil_to_rgb, to_uint8
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
 # ISO-BMFF brands of HEIF stills (iPhone photos); AVIF ("avif", "avis") is read by Pillow itself.
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 MIN_SIDE = 8
@@ -168,72 +168,6 @@ def _check_size(rgb: np.ndarray, name) -> None:
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE:
         raise WsshmError(f"{name}: the image is {w}x{h} pixels; wsshm-rt needs at least {MIN_SIDE}x{MIN_SIDE}")
-
-
-def list_images(spec) -> list[Path]:
-    """Expand a file, folder or glob pattern into a sorted list of image paths."""
-    import glob
-
-    p = Path(spec)
-    if p.is_dir():
-        # Not only regular files: a pipe or a dangling link named like an image is reported and skipped by the
-        # reader, not passed over without a word.
-        try:
-            files = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and not q.is_dir())
-        except OSError as exc:
-            raise WsshmError(f"cannot list the folder {p} ({exc.strerror or exc})") from None
-        if not files:
-            raise WsshmError(f"{p} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    if p.exists():
-        return [p]
-    if any(ch in str(spec) for ch in "*?["):
-        files = sorted(Path(f) for f in glob.glob(str(spec), recursive=True)
-                       if Path(f).suffix.lower() in IMAGE_SUFFIXES and not Path(f).is_dir())
-        if not files:
-            raise WsshmError(f"no images match {spec}")
-        return files
-    raise WsshmError(f"{p} does not exist")
-
-
-def ensure_writable(folder: Path) -> None:
-    """Create ``folder`` and prove we can write there, before any work is done."""
-    if folder.exists() and not folder.is_dir():
-        raise WsshmError(f"cannot write to output folder {folder}: it is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".wsshm-probe"):
-            pass
-    except OSError as exc:
-        raise WsshmError(f"cannot write to output folder {folder} ({exc.strerror or exc})") from None
-
-
-def make_folder(folder: Path) -> Path:
-    """``folder`` and its parents, created if missing; a failure is a WriteError naming the folder and the reason."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WriteError(f"cannot create folder {folder} ({exc.strerror or exc})") from None
-    return Path(folder)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename: never a half-written file.
-
-    A failed write (full disk, vanished folder, no permission) raises a WriteError naming the file and the reason;
-    the file that was there before, if any, is left as it was, and the temporary file is removed.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise WriteError(f"cannot write {path} ({exc.strerror or exc})", exc.errno) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
 
 
 def encode_image(arr: np.ndarray, suffix: str = ".png") -> bytes:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError, WriteError, WsshmError
-from .images import ensure_writable, list_images, load_image, save_image
+from .files import ensure_writable, list_images
+from .images import load_image, save_image
 
 OUTPUT_KINDS = ("alpha", "rgba", "composite")
 OUTPUT_SUFFIXES = tuple(f".{kind}.png" for kind in OUTPUT_KINDS)

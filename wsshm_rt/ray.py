@@ -61,7 +61,7 @@ def matte_dataset(inputs, opts: PredictOptions, address: str | None = None, *, a
     matter_kwargs: as ``Matter``'s (model, engine, short_side, tta, refine, ...); threads default to cpus_per_actor.
     """
     from .compose import parse_background
-    from .images import ensure_writable
+    from .files import ensure_writable
 
     kinds = opts.kinds()
     if opts.background:
@@ -167,7 +167,7 @@ def matte_videos(videos, out: Path, address: str | None = None, *, suffix: str =
     and runs ``video.matte_video``; a file that fails is reported and skipped, the rest finish. Ray runs as many
     tasks at once as the cluster has CPUs for (``cpus_per_task`` each).
     """
-    from .images import make_folder
+    from .files import make_folder
 
     out = make_folder(Path(out))
     videos = [Path(v) for v in videos]

@@ -111,7 +111,7 @@ def check_short_side(value: int, name: str = "short_side") -> int:
 
 def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
     """Write a torch state dict as safetensors, atomically (temporary file + rename)."""
-    from .images import make_folder, write_atomic
+    from .files import make_folder, write_atomic
 
     st = _safetensors_torch()
     path = Path(path)

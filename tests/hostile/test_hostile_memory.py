@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsshm_rt.images import IMAGE_SUFFIXES
+from wsshm_rt.files import IMAGE_SUFFIXES
 
 from .conftest import RSS_CEILING_MB, encode, make_fifo, portrait, run_measured
 

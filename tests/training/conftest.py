@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,14 @@ def make_backgrounds(root: Path, n: int = 3, seed: int = 2) -> Path:
     return root
 
 
+def relayout(root: Path, images: str, labels: str) -> Path:
+    """make_matte's fg/ + alpha/ renamed to another dataset's folder names (``a/b`` nests them)."""
+    for old, new in (("fg", images), ("alpha", labels)):
+        (root / new).parent.mkdir(parents=True, exist_ok=True)
+        (root / old).rename(root / new)
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("data")
@@ -61,3 +70,8 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
 # Flags that keep a run to seconds on 2 CPU cores.
 TINY = ["--crop-min", "64", "--crop-max", "64", "--batch-size", "2", "--workers", "0", "--val-short-side", "64",
         "--no-progress", "--device", "cpu", "--log-every", "1"]
+
+
+def warnings_of(caplog) -> list[str]:
+    """The warnings logged so far (``logging``: what a terminal shows on stderr), as their messages."""
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

@@ -155,7 +155,7 @@ def export_peer(name: str, path, size: tuple[int, int] = PEER_SIZE, seed: int = 
     import onnx
 
     from ..errors import WsshmError
-    from ..images import make_folder, write_atomic
+    from ..files import make_folder, write_atomic
 
     if name not in PEERS:
         raise WsshmError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")

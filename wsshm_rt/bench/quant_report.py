@@ -26,7 +26,8 @@ def compare_int8(fp32: Path, int8: Path, images, size: int = 512, threads: int =
     """Alpha MSE of int8 vs fp32 over ``images`` (a folder) and the median latency of each at size x size."""
     from ..engines.onnxruntime import OrtEngine
     from ..export.quantize import calibration_batch
-    from ..images import list_images, load_image
+    from ..files import list_images
+    from ..images import load_image
     from ..weights import normalisation
 
     ref = OrtEngine(Path(fp32), "cpu", threads)

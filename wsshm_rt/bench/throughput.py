@@ -9,7 +9,8 @@ e.g. a peer's ONNX file). The paper's figures are quoted in their own columns, n
 Models are architecture names (exported untrained to a temporary ONNX: speed does not depend on the weights) or
 ONNX files, fixed-shape or dynamic: a fixed-shape file (a peer network) is timed at its own input shape. Where
 a variant cannot run here (no GPU, no TensorRT, no OpenVINO, a fixed batch) it becomes a row in ``skipped``.
-Jobs: config.py (settings), specs.py (models), runners.py (engines), report.py (ratios, text, plot).
+Jobs: config.py (settings), specs.py (models), runners.py (engines), end_to_end.py (the decode-to-restore
+timing), report.py (ratios, text, plot); this module only runs them in order.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .config import DEFAULT_MODELS, ENGINES, BenchConfig, ModelSpec, Skip, check_config, parse_torch_variant
+from .end_to_end import end_to_end
 from .report import add_ratios, config_json, format_report, format_row, machine_info, plot_report
 from .runners import variants
 from .specs import find_reference, model_info, models_with_reference, resolve_model, unique_labels
-from .timing import summarise, time_interleaved, time_runs
+from .timing import summarise, time_interleaved
 
 __all__ = ["BenchConfig", "DEFAULT_MODELS", "ENGINES", "ModelSpec", "end_to_end", "format_report", "format_row",
            "parse_torch_variant", "plot_report", "run_bench"]
@@ -89,50 +89,3 @@ def _row(row0: dict, mode: str, shape, stats: dict, gflops: float | None) -> dic
     per_image = stats["median_ms"] / batch
     return {**row0, "mode": mode, "batch": batch, "shape": list(shape), "size": list(shape[2:]), **stats,
             "ms_per_image": per_image, "gflops_per_s": gflops * 1e3 / per_image if gflops else None}
-
-
-# ---------------------------------------------------------------- end to end
-
-
-def sample_jpeg(size: tuple[int, int]) -> bytes:
-    """The bundled portrait as a JPEG twice the network size: a realistic decode and downscale."""
-    import cv2
-
-    from ..matter import ASSETS
-
-    bgr = cv2.imread(str(ASSETS / "astronaut.jpg"))
-    bgr = cv2.resize(bgr, (2 * size[1], 2 * size[0]), interpolation=cv2.INTER_LINEAR)
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    return buf.tobytes()
-
-
-def end_to_end(run: Callable[[np.ndarray], np.ndarray], size: tuple[int, int], metadata: dict,
-               runs: int = 20, warmup: int = 3) -> dict:
-    """Median latency of decode -> prepare -> run -> restore on one JPEG, with each stage's median."""
-    import statistics
-    import time
-
-    import cv2
-
-    from ..preprocess import prepare, restore
-    from ..weights import normalisation
-
-    data, (mean, std) = np.frombuffer(sample_jpeg(size), np.uint8), normalisation(metadata)
-    stages: dict[str, list[float]] = {"decode": [], "preprocess": [], "infer": [], "postprocess": []}
-
-    def once():
-        t = [time.perf_counter()]
-        rgb = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        t.append(time.perf_counter())
-        x, geom = prepare(rgb, min(size), 32, mean, std)
-        t.append(time.perf_counter())
-        alpha = run(x[None])
-        t.append(time.perf_counter())
-        restore(alpha[0, 0], geom)
-        t.append(time.perf_counter())
-        for k, a, b in zip(stages, t, t[1:]):
-            stages[k].append((b - a) * 1e3)
-
-    stats = summarise(time_runs(once, runs, warmup))
-    stats["stages_ms"] = {k: statistics.median(v[warmup:]) for k, v in stages.items()}
-    return stats

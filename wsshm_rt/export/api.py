@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import WsshmError, WsshmValueError, check_int, require
-from ..images import ensure_writable
+from ..files import ensure_writable
 from ..weights import check_short_side
 
 

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from ..errors import WsshmError, require
-from ..images import make_folder, write_atomic
+from ..files import make_folder, write_atomic
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("alpha", "boundary")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WsshmError, require
-from ..images import write_atomic
+from ..files import write_atomic
 
 # Nodes kept in fp32 when QuantOptions.exclude_head is set: the exporter names them after the module path.
 HEAD_PREFIXES = ("/refine/", "/head/")
@@ -141,7 +141,8 @@ class ImageCalibrationReader:
 
     def __init__(self, folder, model_path: Path, size: int | None = None, max_images: int = 32,
                  larger: float | None = None):
-        from ..images import list_images, load_image
+        from ..files import list_images
+        from ..images import load_image
 
         folder = Path(folder)
         if not folder.is_dir():

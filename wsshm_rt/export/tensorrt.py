@@ -187,7 +187,7 @@ def sidecar_path(engine_path: Path) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    from ..images import make_folder, write_atomic
+    from ..files import make_folder, write_atomic
 
     write_atomic(make_folder(path.parent) / path.name, data)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WsshmError
-from ..images import write_atomic
+from ..files import write_atomic
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..weights import load_weights, make_metadata, save_weights
 from .config import data_seed

@@ -229,6 +229,6 @@ def to_dict(cfg: TrainConfig) -> dict:
 def save_config(cfg: TrainConfig, path) -> None:
     import yaml
 
-    from ..images import write_atomic
+    from ..files import write_atomic
 
     write_atomic(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())

@@ -8,6 +8,7 @@ fixed by (seed, name), so numbers are comparable between models and runs. photo:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,15 @@ import torch
 
 from .. import __version__
 from ..errors import WsshmError, check_choice, check_number
-from ..images import write_atomic
+from ..files import write_atomic
+from ..images import load_image
 from ..model_checks import check_alpha
 from ..preprocess import check_tta, to_network, tta_alphas
 from ..refine import check_refine, refine_settings
 from ..weights import check_short_side
 from . import data
+
+log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
@@ -43,7 +47,7 @@ def score_seg(predict, pairs, skipped: list | None = None) -> dict:
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
-    for rgb, mask in _readable(pairs, lambda p: (data.load_image(p.image), data.load_label(p.label)), skipped):
+    for rgb, mask in _readable(pairs, lambda p: (load_image(p.image), data.load_label(p.label)), skipped):
         pred = predict(rgb)
         acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
@@ -72,7 +76,7 @@ def _readable(pairs, read, skipped: list | None):
         try:
             item = read(pair)
         except Exception as exc:  # noqa: BLE001 - any reading failure is this pair's
-            data.warn(f"skipped {pair.image}: {as_error(exc, pair.image)}")
+            log.warning("wsshm-rt: warning: skipped %s: %s", pair.image, as_error(exc, pair.image))
             if skipped is not None:
                 skipped.append(pair)
             continue
@@ -171,7 +175,7 @@ def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> 
     """Warn when scoring one side of a split that the model (``metadata()``) was not trained on; never for 'all'."""
     msg = split != "all" and data.split_mismatch(metadata(), seed, val_fraction, str(name))
     if msg:
-        data.warn(msg.replace("--split-seed", "--seed"))
+        log.warning("wsshm-rt: warning: %s", msg.replace("--split-seed", "--seed"))
 
 
 def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None):

@@ -226,7 +226,7 @@ def finish(cfg, d, stage, rec, bar, step, best) -> dict:
         rec.finish()
         import json
 
-        from ..images import write_atomic
+        from ..files import write_atomic
 
         write_atomic(Path(cfg.out) / "summary.json", json.dumps(summary, indent=2).encode())
     distributed.barrier()  # every rank leaves together: none tears down its connections while another still writes

@@ -8,6 +8,7 @@ Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -16,7 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WsshmError
-from ..images import list_images, load_image, make_folder, save_image, write_atomic
+from ..files import list_images, make_folder, write_atomic
+from ..images import load_image, save_image
+
+log = logging.getLogger(__name__)
 
 UNSURE = 128
 
@@ -64,7 +68,7 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
             rgb = load_image(path)
         except WsshmError as exc:
             failed += 1
-            print(f"wsshm-rt: skipped {path}: {exc}", file=sys.stderr)
+            log.warning("wsshm-rt: skipped %s: %s", path, exc)
             continue
         mask = pseudo_mask(ensemble_alpha(matters, rgb), opts)
         share = float(np.mean(mask == UNSURE))

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from ..images import write_atomic
+from ..files import write_atomic
 
 
 class Recorder:

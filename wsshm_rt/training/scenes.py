@@ -7,6 +7,7 @@ and several at once, which the portrait sets never show it. Every random choice 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,9 @@ import numpy as np
 from ..errors import WsshmError
 from ..images import load_image
 from . import augment
-from .data import Pair, SampleKey, read_pair, sample, warn
+from .data import Pair, SampleKey, read_pair, sample
+
+log = logging.getLogger(__name__)
 
 
 def person_box(label: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -88,7 +91,7 @@ class ScenesDataset:
         try:
             rgb, alpha = read_pair(pair)
         except WsshmError as exc:
-            warn(f"copy-paste: skipping {exc}")
+            log.warning("wsshm-rt: warning: copy-paste: skipping %s", exc)
             return
         box = person_box(alpha)
         if box is None:
@@ -121,7 +124,7 @@ class ScenesDataset:
             try:
                 return read(items[(start + k) % len(items)])
             except WsshmError as exc:
-                warn(f"copy-paste: skipping {exc}")
+                log.warning("wsshm-rt: warning: copy-paste: skipping %s", exc)
         raise WsshmError("copy-paste: none of 8 files in a row could be read")
 
 
@@ -132,7 +135,8 @@ def write_scenes(seg_dirs: list, backgrounds, out, count: int, side: int = 480, 
     side of each folder's split (``split_side="val"``: photos no training run with ``split_seed`` trains on)."""
     from types import SimpleNamespace
 
-    from ..images import make_folder, save_image
+    from ..files import make_folder
+    from ..images import save_image
     from .data import find_backgrounds, find_pairs, select_split
 
     people = [p for d in seg_dirs for p in select_split(find_pairs(d, "segmentation"), split_side, val_fraction,

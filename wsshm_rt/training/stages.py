@@ -6,6 +6,7 @@ optimiser step (the EMA teacher update of MLB).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,6 +22,8 @@ from .config import data_seed
 from .ema import ema_update, freeze, same_architecture
 from .losses import matte_loss, seg_loss
 from .sources import seg_sources, seg_train_set, split_and_subset, val_set_names
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -113,7 +116,7 @@ def _model(name: str, init: str, device, cfg, what: str = "--init", check_split:
         meta = load_model_weights(model, init, what)
         msg = check_split and data.split_mismatch(meta, data_seed(cfg), cfg.val_fraction, f"{what} {init}")
         if msg:
-            data.warn(msg)
+            log.warning("wsshm-rt: warning: %s", msg)
     return model.to(device)
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WriteError, WsshmError, require
-from ..images import ensure_writable, save_image
+from ..files import ensure_writable
+from ..images import save_image
 
 # suffix -> (FFmpeg muxer, video codec and pixel format without alpha, with alpha or None, audio codec to encode)
 CONTAINERS = {

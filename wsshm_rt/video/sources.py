@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WsshmError, require
+from ..files import list_images
 from ..image_bytes import check_pixels
-from ..images import list_images, load_image, quiet_opencv
+from ..images import load_image, quiet_opencv
 
 log = logging.getLogger("wsshm_rt")
 
