@@ -51,7 +51,7 @@ def test_timing_summary_and_runs():
 def test_defaults_warm_up_then_time_at_least_20_runs():
     import inspect
 
-    from wsshm_rt.cli_bench import bench
+    from wsshm_rt.cli.bench import bench
 
     flags = inspect.signature(bench).parameters
     assert flags["runs"].default.default >= 20 and flags["warmup"].default.default >= 1

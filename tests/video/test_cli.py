@@ -62,7 +62,7 @@ def test_cli_video_auto_workers_on_cpu(clips, video_model, tmp_path):
 def test_auto_workers_split_the_cpu_cores(video_model):
     import os
 
-    from wsshm_rt.cli_video import _video_matter
+    from wsshm_rt.cli.video import _video_matter
 
     matter, workers = _video_matter(video_model, "onnxruntime", "cpu", 64, None, None)
     assert workers == 2
