@@ -94,7 +94,8 @@ class ExportFormat(str, Enum):
 @app.command()
 def export(
     out: Path = typer.Option(..., "-o", "--out", help="Output file (.onnx or .engine)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights: a .safetensors file, a run folder's last/best, or a bundled .onnx."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights: a .safetensors file, a run "
+                                           "folder's last/best, or a bundled .onnx."),
     model: Optional[str] = typer.Option(None, "--model", help="Architecture (r101, r18, r18-0.5); "
                                         "without --weights, exports an untrained network (for benchmarks)."),
     fmt: ExportFormat = typer.Option(ExportFormat.onnx, "--format", help="onnx, or a TensorRT engine."),
