@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wsshm_rt"
-RUNTIME = ["matter.py", "preprocess.py", "refine.py", "frames.py", "images.py", "files.py", "image_bytes.py",
+RUNTIME = ["matter.py", "preprocess.py", "tta.py", "refine.py", "frames.py", "images.py", "files.py", "image_bytes.py",
            "pixels.py", "weights.py", "model_checks.py", "onnx_weights.py", "errors.py",
            *sorted(p.relative_to(PACKAGE).as_posix() for pattern in ("engines/*.py", "compose/*.py")
                    for p in PACKAGE.glob(pattern))]

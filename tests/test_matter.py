@@ -239,7 +239,7 @@ def test_flip_tta_averages_the_image_and_its_mirror(tiny_onnx, matter, portrait)
 
 
 def test_merge_scale_averages_where_the_two_sizes_agree_and_keeps_the_base_elsewhere():
-    from wsshm_rt.preprocess import SCALE_AGREE, merge_scale
+    from wsshm_rt.tta import SCALE_AGREE, merge_scale
 
     base = np.zeros((300, 300), np.float32)
     base[:, 150:] = 1.0
@@ -258,15 +258,15 @@ def test_merge_scale_averages_where_the_two_sizes_agree_and_keeps_the_base_elsew
 def test_flip_scale_tta_adds_a_larger_pass_to_flip(tiny_onnx, matter, portrait):
     """tta="flip+scale" (the default): the flip pass at short_side and one pass at 1.4x it, merged by
     ``merge_scale``. A stream of such a session flips: its frames are already downscaled."""
-    from wsshm_rt import preprocess
+    from wsshm_rt import tta
 
     rgb = portrait[0]
-    assert preprocess.scale_side(64) == 90 and preprocess.scale_side(320) == 448
+    assert tta.scale_side(64) == 90 and tta.scale_side(320) == 448
     large = Matter(tiny_onnx, short_side=90, threads=1, tta="none")
     for refine in ("none", "guided"):
         both = matter.predict(rgb, refine=refine)
         flip = matter.predict(rgb, refine=refine, tta="flip")
-        assert np.array_equal(both, preprocess.merge_scale(flip, large.predict(rgb, refine=refine)))
+        assert np.array_equal(both, tta.merge_scale(flip, large.predict(rgb, refine=refine)))
         assert np.abs(both - flip).max() > 1e-3
     batch = matter.predict_batch([rgb, rgb[:50, :40]])
     assert np.abs(batch[0] - matter.predict(rgb)).max() < 1e-5 and batch[1].shape == (50, 40)

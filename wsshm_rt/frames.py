@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from .images import load_image
-from .preprocess import frame_tta, target_size
+from .preprocess import target_size
+from .tta import frame_tta
 from .refine import box, guided_refine
 
 # Guided filter defaults, at the INFERENCE resolution: radius 2 px, eps on [0, 1] grey values. A small eps

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import preprocess
+from . import tta as tta_mod
 from .engines import open_engine
 from .errors import ModelError, WsshmError, WsshmTypeError, WsshmValueError, check_int, check_number
 from .images import load_image
@@ -60,7 +61,7 @@ class Matter:
         from .weights import check_model_metadata, check_short_side, normalisation, recommended_short_side
 
         self.refine = check_refine(refine)
-        self.tta = preprocess.check_tta(tta)
+        self.tta = tta_mod.check_tta(tta)
         # Every argument is checked here, before the model is opened: a wrong one is a sentence naming it.
         short_side = None if short_side is None else check_short_side(short_side)
         threads = check_int("threads", threads, 1, 1024, none_ok=True)
@@ -97,10 +98,10 @@ class Matter:
 
     def _alphas(self, rgbs: list[np.ndarray], refine: str | None, tta: str | None) -> list[np.ndarray]:
         guided = check_refine(self.refine if refine is None else refine) == "guided"
-        mode = preprocess.check_tta(self.tta if tta is None else tta)
+        mode = tta_mod.check_tta(self.tta if tta is None else tta)
         if not rgbs:
             return []
-        return preprocess.tta_alphas(lambda smalls: [a[0] for a in self._run(smalls)], rgbs, self.short_side, mode,
+        return tta_mod.tta_alphas(lambda smalls: [a[0] for a in self._run(smalls)], rgbs, self.short_side, mode,
                                      guided, self.max_long_side)
 
     def network_shape(self, height: int, width: int) -> tuple[int, int]:

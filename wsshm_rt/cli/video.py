@@ -22,7 +22,7 @@ TTA_HELP = ("none: one network pass per frame (real time); flip: also the mirror
 def _matter(model, engine, device, short_side, threads, refine="guided", tta="none", precision="fp32"):
     from ..errors import check_choice
     from ..matter import Matter
-    from ..preprocess import FRAME_TTA_MODES
+    from ..tta import FRAME_TTA_MODES
 
     check_choice("tta", tta, FRAME_TTA_MODES)  # flip+scale is for still images
     return Matter(model, engine=engine, device=device, short_side=short_side, threads=threads, refine=refine,

@@ -33,7 +33,7 @@ class ServeConfig:
 
     def check(self) -> "ServeConfig":
         """Itself, or a WsshmError naming the first bad setting."""
-        from ..preprocess import check_tta
+        from ..tta import check_tta
         from ..refine import check_refine
 
         check_tta(self.tta)

@@ -36,7 +36,7 @@ def bad_parameter(exc: WsshmError) -> BadRequest:
 
 def check_params(output: str, tta: str, refine: str, background: str | None) -> MatteParams:
     """The query's parameters, or a BadRequest naming the bad one."""
-    from ..preprocess import check_tta
+    from ..tta import check_tta
     from ..refine import check_refine
 
     if output not in OUTPUTS:

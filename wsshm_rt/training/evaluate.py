@@ -19,7 +19,8 @@ from ..errors import WsshmError, check_choice, check_number
 from ..files import write_atomic
 from ..images import load_image
 from ..model_checks import check_alpha
-from ..preprocess import check_tta, to_network, tta_alphas
+from ..preprocess import to_network
+from ..tta import check_tta, tta_alphas
 from ..refine import check_refine, refine_settings
 from ..weights import check_short_side
 from . import data
