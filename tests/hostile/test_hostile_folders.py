@@ -137,10 +137,14 @@ def test_bad_outputs_and_options_are_one_line(name, photo, tmp_path, capfd):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("flag, value", [("--short-side", "nan"), ("--threads", "2.5"), ("--engine", "tflite")])
-def test_values_of_the_wrong_type_are_a_usage_error(flag, value, photo, tmp_path, capfd):
+@pytest.mark.parametrize("flag, value, needle", [("--short-side", "nan", "Invalid value"),
+                                                 ("--threads", "2.5", "Invalid value"),
+                                                 ("--engine", "tflite", "engine must be auto, onnxruntime")])
+def test_values_of_the_wrong_type_are_a_usage_error(flag, value, needle, photo, tmp_path, capfd):
+    """Typer refuses a value of the wrong type; the library refuses an unknown engine (one sentence naming it)."""
     res = run_cli(capfd, "predict", photo, "-o", tmp_path / "o", flag, value)
-    assert res.code == 2 and "Traceback" not in res.err and "Invalid value" in res.err
+    assert res.code == 2 and "Traceback" not in res.err and needle in res.err
+    assert not (tmp_path / "o").exists()
 
 
 # ---------------------------------------------------------------- eval
