@@ -115,3 +115,46 @@ def test_an_average_step(tmp_path):
     assert lines == [f"wsshm-rt recipe: average-1: wsshm-rt average {tmp_path}/a.safetensors {tmp_path}/b.safetensors "
                      f"--weights 2,1 -o {tmp_path}/soup.safetensors"]
     assert torch.equal(load_weights(tmp_path / "soup.safetensors")[0]["1.running_mean"], torch.full((2,), 2.0))
+
+
+def test_a_pseudo_label_step_labels_once_then_resumes(tiny_data, tmp_path):
+    """A self-training round in one recipe: a pseudo_label step labels a folder for the next train step's --pseudo
+    (which resolves before the folder exists); run again, it finds its labels and skips; a typo is one sentence."""
+    from wsshm_rt.matter import default_model_path
+    from wsshm_rt.training.recipe import run_recipe
+
+    recipe = tmp_path / "round.yaml"
+    recipe.write_text(
+        "vars: {runs: x, photos: x, model: x}\n"
+        "steps:\n"
+        "  - pseudo_label: ${photos}\n    name: label\n    models: ['${model}']\n"
+        "    short_side: 64\n    tta: none\n    low: 0.45\n    high: 0.55\n    max_unsure: 1.0\n"
+        "  - train: student\n    name: student\n    seg: ${photos}\n    pseudo: ['${runs}/label']\n"
+        "    teacher: ${model}\n")
+    sets = {"runs": str(tmp_path / "runs"), "photos": str(tiny_data["seg"] / "images"),
+            "model": str(default_model_path())}
+    lines = describe(load_recipe(recipe, sets))
+    assert lines[0] == (f"wsshm-rt pseudo-label {sets['photos']} -o {tmp_path}/runs/label -m {sets['model']} "
+                        "--short-side 64 --tta none --low 0.45 --high 0.55 --max-unsure 1.0")
+    assert f"--pseudo {tmp_path}/runs/label " in lines[1]
+    said = []
+    run_recipe(recipe, sets, only=["label"], echo=said.append)
+    assert said[0] == f"wsshm-rt recipe: label: {lines[0]}"
+    labelled = sorted(p.name for p in (tmp_path / "runs" / "label" / "masks").iterdir())
+    assert said[-1].endswith("left out as unsure") and labelled
+    assert len(data_pairs(tmp_path / "runs" / "label")) == len(labelled)
+    said.clear()
+    run_recipe(recipe, sets, only=["label"], echo=said.append)
+    assert said[-1].endswith("already holds these labels; skipped")
+    recipe.write_text(recipe.read_text().replace("low: 0.45", "low: 0.4"))  # other options: labelled again
+    run_recipe(recipe, sets, only=["label"], echo=said.append)
+    assert said[-1].endswith("left out as unsure")
+    recipe.write_text(recipe.read_text().replace("max_unsure", "max_unsur"))
+    with pytest.raises(WsshmError, match="a pseudo_label step takes 'models'.*; unknown: max_unsur"):
+        load_recipe(recipe, sets)
+
+
+def data_pairs(folder):
+    from wsshm_rt.training.data import find_pairs
+
+    return find_pairs(folder, "segmentation")

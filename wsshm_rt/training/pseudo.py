@@ -82,7 +82,8 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
             print(f"wsshm-rt: {i + 1}/{len(files)} labelled", file=sys.stderr)
     summary = {"images": len(files), "kept": kept, "left_out_unsure": unsure, "skipped_unreadable": failed,
                "mean_unsure_share": float(np.mean(shares)) if shares else None, "options": asdict(opts),
-               "models": [str(m.model_path) for m in matters], "engines": [m.info for m in matters]}
+               "models": [str(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+               "short_side": [m.short_side for m in matters], "engines": [m.info for m in matters]}
     write_atomic(Path(out) / "pseudo.json", json.dumps(summary, indent=2).encode())
     if not kept:
         raise WsshmError(f"no photo of {len(files)} was labelled confidently enough (see {out}/pseudo.json)")

@@ -11,6 +11,9 @@ A recipe file (flat and typed, no inheritance):
       name: pre
     - average: [weights, ...]      ``weights: [w, ...]`` (relative), ``out: x.safetensors|x.onnx``
     - bundle: weights              ``short_side``, ``note``, ``out_dir`` (export.bundle)
+    - pseudo_label: photos         ``models: [weights, ...]`` (an ensemble), ``out`` (default ${runs}/<name>),
+                                   ``short_side``, ``tta``, ``low``, ``high``, ``band_px``, ``max_unsure``: a
+                                   self-training round labels a folder for the next train step's ``pseudo``
 
 A train step's config, lowest first: stage defaults < ``common`` < the step < ``--preset`` < ``--set field=value``
 (a config field the recipe does not declare as a var, given with --set, applies to every train step):
@@ -27,12 +30,13 @@ from ..errors import WsshmError
 from .config import PRESETS, TrainConfig, field_names, load_yaml, resolve_config
 
 _VAR = re.compile(r"\$\{(\w+)\}")
-STEP_KINDS = ("train", "average", "bundle")
+STEP_KINDS = ("train", "average", "bundle", "pseudo_label")
+PSEUDO_KEYS = {"models", "out", "short_side", "tta", "low", "high", "band_px", "max_unsure"}
 
 
 @dataclass
 class Step:
-    kind: str          # "train" | "average" | "bundle"
+    kind: str          # one of STEP_KINDS
     name: str
     spec: dict         # train: the TrainConfig; average/bundle: their arguments
 
@@ -87,6 +91,14 @@ def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, i
     kind = kinds[0]
     spec = {k: v for k, v in raw.items() if k not in (kind, "name")}
     name = str(raw.get("name", raw[kind] if kind == "train" else f"{kind}-{index + 1}"))
+    if kind == "pseudo_label":
+        unknown = sorted(set(spec) - PSEUDO_KEYS)
+        models = spec.get("models")
+        if unknown or not models or not isinstance(models, list):
+            raise WsshmError(f"recipe step {name}: a pseudo_label step takes 'models' (a list of weights) and "
+                             f"{', '.join(sorted(PSEUDO_KEYS - {'models'}))}"
+                             + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        spec.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
     if kind != "train":
         return Step(kind, name, {kind: raw[kind], **spec})
     values = {**common, **spec, **_preset_values(preset), **config_sets}
@@ -142,6 +154,11 @@ def describe(steps: list[Step]) -> list[str]:
             weights = s.spec.get("weights")
             weights = f" --weights {','.join(map(str, weights))}" if weights else ""
             lines.append(f"wsshm-rt average {' '.join(map(str, s.spec['average']))}{weights} -o {s.spec.get('out')}")
+        elif s.kind == "pseudo_label":
+            opts = {k: v for k, v in s.spec.items() if k not in ("pseudo_label", "models", "out")}
+            lines.append(f"wsshm-rt pseudo-label {s.spec['pseudo_label']} -o {s.spec['out']} "
+                         + " ".join(f"-m {m}" for m in s.spec["models"])
+                         + "".join(f" --{k.replace('_', '-')} {v}" for k, v in opts.items()))
         else:
             opts = {k: v for k, v in s.spec.items() if k != "bundle"}
             lines.append(f"python -m wsshm_rt.export.bundle {s.spec['bundle']} "
@@ -157,11 +174,11 @@ def run_recipe(path, sets: dict | None = None, preset: str | None = None, only: 
     steps = load_recipe(path, sets, preset, only)
     for step, line in zip(steps, describe(steps)):
         echo(f"wsshm-rt recipe: {step.name}: {line}")
-        _run(step)
+        _run(step, echo)
     return steps
 
 
-def _run(step: Step) -> None:
+def _run(step: Step, echo=print) -> None:
     if step.kind == "train":
         from .loop import train
 
@@ -172,11 +189,37 @@ def _run(step: Step) -> None:
         if "out" not in step.spec:
             raise WsshmError(f"recipe step {step.name}: an average needs 'out'")
         average_weights(step.spec["average"], step.spec["out"], step.spec.get("weights"))
+    elif step.kind == "pseudo_label":
+        _pseudo_label(step, echo)
     else:
         from ..export.bundle import bundle
 
         opts = {k: v for k, v in step.spec.items() if k not in ("bundle", "out_dir", "short_side")}
         bundle(step.spec["bundle"], step.spec.get("out_dir") or _assets(), step.spec.get("short_side"), **opts)
+
+
+def _pseudo_label(step: Step, echo) -> None:
+    """Label the step's folder, unless its ``out`` already holds labels by these models with these options (a
+    recipe run again resumes)."""
+    import json
+
+    from ..matter import Matter
+    from .pseudo import PseudoOptions, label_folder
+
+    spec = step.spec
+    opts = PseudoOptions(**{k: spec[k] for k in ("low", "high", "band_px", "max_unsure") if k in spec})
+    matters = [Matter(str(m), tta=spec.get("tta", "flip+scale"), short_side=spec.get("short_side"))
+               for m in spec["models"]]
+    done = Path(spec["out"]) / "pseudo.json"
+    if done.is_file():
+        summary = json.loads(done.read_text())
+        same = {"models": [str(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+                "short_side": [m.short_side for m in matters], "options": vars(opts)}
+        if all(summary.get(k) == v for k, v in same.items()):
+            echo(f"wsshm-rt recipe: {step.name}: {spec['out']} already holds these labels; skipped")
+            return
+    s = label_folder(spec["pseudo_label"], spec["out"], matters, opts, progress=False)
+    echo(f"wsshm-rt recipe: {step.name}: {s['kept']} photos labelled, {s['left_out_unsure']} left out as unsure")
 
 
 def _assets():
