@@ -119,10 +119,18 @@ def test_an_average_step(tmp_path):
 
 def test_a_pseudo_label_step_labels_once_then_resumes(tiny_data, tmp_path):
     """A self-training round in one recipe: a pseudo_label step labels a folder for the next train step's --pseudo
-    (which resolves before the folder exists); run again, it finds its labels and skips; a typo is one sentence."""
-    from wsshm_rt.matter import default_model_path
-    from wsshm_rt.training.recipe import run_recipe
+    (which resolves before the folder exists) with a run's weights named as train steps name them (runs/x/last);
+    run again it skips, but labels anew (no stale pair left) when the options, the weights' bytes or the photos
+    change; a mistyped or wrongly typed option is one sentence before anything runs."""
+    import json
 
+    from wsshm_rt.matter import default_model_path
+    from wsshm_rt.training.data import find_pairs
+    from wsshm_rt.training.recipe import run_recipe
+    from wsshm_rt.weights import save_weights
+
+    state, meta = load_weights(default_model_path())
+    save_weights(state, tmp_path / "teacher" / "last.safetensors", meta)
     recipe = tmp_path / "round.yaml"
     recipe.write_text(
         "vars: {runs: x, photos: x, model: x}\n"
@@ -131,30 +139,40 @@ def test_a_pseudo_label_step_labels_once_then_resumes(tiny_data, tmp_path):
         "    short_side: 64\n    tta: none\n    low: 0.45\n    high: 0.55\n    max_unsure: 1.0\n"
         "  - train: student\n    name: student\n    seg: ${photos}\n    pseudo: ['${runs}/label']\n"
         "    teacher: ${model}\n")
+    out = tmp_path / "runs" / "label"
     sets = {"runs": str(tmp_path / "runs"), "photos": str(tiny_data["seg"] / "images"),
-            "model": str(default_model_path())}
+            "model": str(tmp_path / "teacher" / "last")}
     lines = describe(load_recipe(recipe, sets))
-    assert lines[0] == (f"wsshm-rt pseudo-label {sets['photos']} -o {tmp_path}/runs/label -m {sets['model']} "
+    assert lines[0] == (f"wsshm-rt pseudo-label {sets['photos']} -o {out} -m {sets['model']} "
                         "--short-side 64 --tta none --low 0.45 --high 0.55 --max-unsure 1.0")
-    assert f"--pseudo {tmp_path}/runs/label " in lines[1]
-    said = []
-    run_recipe(recipe, sets, only=["label"], echo=said.append)
-    assert said[0] == f"wsshm-rt recipe: label: {lines[0]}"
-    labelled = sorted(p.name for p in (tmp_path / "runs" / "label" / "masks").iterdir())
-    assert said[-1].endswith("left out as unsure") and labelled
-    assert len(data_pairs(tmp_path / "runs" / "label")) == len(labelled)
-    said.clear()
-    run_recipe(recipe, sets, only=["label"], echo=said.append)
-    assert said[-1].endswith("already holds these labels; skipped")
-    recipe.write_text(recipe.read_text().replace("low: 0.45", "low: 0.4"))  # other options: labelled again
-    run_recipe(recipe, sets, only=["label"], echo=said.append)
-    assert said[-1].endswith("left out as unsure")
-    recipe.write_text(recipe.read_text().replace("max_unsure", "max_unsur"))
-    with pytest.raises(WsshmError, match="a pseudo_label step takes 'models'.*; unknown: max_unsur"):
-        load_recipe(recipe, sets)
+    assert f"--pseudo {out} " in lines[1]
 
+    def label(**changes):
+        said = []
+        run_recipe(recipe, {**sets, **changes}, only=["label"], echo=said.append)
+        assert said[0].startswith("wsshm-rt recipe: label: wsshm-rt pseudo-label ")
+        summary = json.loads((out / "pseudo.json").read_text())
+        assert summary["kept"] == len(list((out / "masks").iterdir())) == len(find_pairs(out, "segmentation")) > 0
+        return said[-1]
 
-def data_pairs(folder):
-    from wsshm_rt.training.data import find_pairs
-
-    return find_pairs(folder, "segmentation")
+    assert label().endswith("left out as unsure")
+    assert label().endswith("already holds these labels; skipped")
+    recipe.write_text(recipe.read_text().replace("low: 0.45", "low: 0.4"))
+    assert label().endswith("left out as unsure")
+    state["head.bias"] = state["head.bias"] + 0.5  # the same name, other weights
+    save_weights(state, tmp_path / "teacher" / "last.safetensors", meta)
+    assert label().endswith("left out as unsure")
+    few = tmp_path / "few"
+    few.mkdir()
+    for photo in sorted((tiny_data["seg"] / "images").iterdir())[:2]:
+        (few / photo.name).symlink_to(photo)
+    assert label(photos=str(few)).endswith("left out as unsure")  # two photos now: the earlier pairs are gone
+    base = recipe.read_text()
+    for old, new, sentence in (("max_unsure", "max_unsur", "a pseudo_label step takes 'models'.*; unknown: max_unsur"),
+                               ("max_unsure: 1.0", "max_unsure: '1.0'", "label: max_unsure must be a number"),
+                               ("max_unsure: 1.0", "band_px: 2.5", "recipe step label: band_px must be"),
+                               ("low: 0.4\n", "low: 0.6\n", "recipe step label: --low and --high must satisfy"),
+                               ("tta: none", "tta: flips", "recipe step label: tta must be")):
+        recipe.write_text(base.replace(old, new))
+        with pytest.raises(WsshmError, match=sentence):
+            load_recipe(recipe, sets)

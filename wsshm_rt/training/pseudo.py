@@ -7,6 +7,7 @@ Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WsshmError
+from ..errors import WsshmError, check_int, check_number
 from ..files import list_images, make_folder, write_atomic
 from ..images import load_image, save_image
 
@@ -53,14 +54,40 @@ def ensemble_alpha(matters: list, rgb: np.ndarray) -> np.ndarray:
     return np.mean([m.predict(rgb) for m in matters], axis=0)
 
 
+def check_options(opts: PseudoOptions) -> PseudoOptions:
+    """The options checked, each named in the one sentence a wrong one gets."""
+    check_number("low", opts.low, 0, 1)
+    check_number("high", opts.high, 0, 1)
+    check_int("band_px", opts.band_px, 0, 1000)
+    check_number("max_unsure", opts.max_unsure, 0, 1)
+    check_number("min_person", opts.min_person, 0, 1)
+    if not 0 <= opts.low < 0.5 < opts.high <= 1:
+        raise WsshmError(f"--low and --high must satisfy 0 <= low < 0.5 < high <= 1 (got {opts.low}, {opts.high})")
+    return opts
+
+
+def file_digest(path) -> str:
+    """sha256 of a model file: labels made by other weights under the same name are told apart."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions(), progress: bool = True) -> dict:
     """Label every image of ``inputs`` into ``out``/images + ``out``/masks; returns (and writes) a summary.
 
-    Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out.
+    Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out. A folder
+    an earlier labelling wrote (it holds pseudo.json) is emptied of its images/ and masks/ first, so no stale pair
+    is left to train on.
     """
-    if not 0 <= opts.low < 0.5 < opts.high <= 1:
-        raise WsshmError(f"--low and --high must satisfy 0 <= low < 0.5 < high <= 1 (got {opts.low}, {opts.high})")
+    check_options(opts)
     files = list_images(inputs)
+    if (Path(out) / "pseudo.json").is_file():
+        (Path(out) / "pseudo.json").unlink()
+        for sub in ("images", "masks"):
+            shutil.rmtree(Path(out) / sub, ignore_errors=True)
     images, masks = make_folder(Path(out) / "images"), make_folder(Path(out) / "masks")
     kept, unsure, failed, shares = 0, 0, 0, []
     for i, path in enumerate(files):
@@ -80,9 +107,11 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
         kept, shares = kept + 1, shares + [share]
         if progress and (i + 1) % 100 == 0:
             print(f"wsshm-rt: {i + 1}/{len(files)} labelled", file=sys.stderr)
-    summary = {"images": len(files), "kept": kept, "left_out_unsure": unsure, "skipped_unreadable": failed,
+    summary = {"inputs": str(inputs), "images": len(files), "kept": kept, "left_out_unsure": unsure,
+               "skipped_unreadable": failed,
                "mean_unsure_share": float(np.mean(shares)) if shares else None, "options": asdict(opts),
-               "models": [str(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+               "models": [str(m.model_path) for m in matters],
+               "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
                "short_side": [m.short_side for m in matters], "engines": [m.info for m in matters]}
     write_atomic(Path(out) / "pseudo.json", json.dumps(summary, indent=2).encode())
     if not kept:

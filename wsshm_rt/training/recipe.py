@@ -99,11 +99,33 @@ def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, i
                              f"{', '.join(sorted(PSEUDO_KEYS - {'models'}))}"
                              + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
         spec.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
+        _check_pseudo(name, spec)
     if kind != "train":
         return Step(kind, name, {kind: raw[kind], **spec})
     values = {**common, **spec, **_preset_values(preset), **config_sets}
     values.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
     return Step(kind, name, {"config": resolve_config(str(raw[kind]), None, None, values)})
+
+
+def _pseudo_options(spec: dict):
+    from .pseudo import PseudoOptions
+
+    return PseudoOptions(**{k: spec[k] for k in ("low", "high", "band_px", "max_unsure") if k in spec})
+
+
+def _check_pseudo(name: str, spec: dict) -> None:
+    """A pseudo_label step's options, checked before anything runs."""
+    from ..tta import check_tta
+    from ..weights import check_short_side
+    from .pseudo import check_options
+
+    try:
+        check_options(_pseudo_options(spec))
+        check_tta(spec.get("tta", "flip+scale"))
+        if spec.get("short_side") is not None:
+            check_short_side(spec["short_side"])
+    except WsshmError as exc:
+        raise WsshmError(f"recipe step {name}: {exc}") from None
 
 
 def _preset_values(preset: str | None) -> dict:
@@ -199,23 +221,26 @@ def _run(step: Step, echo=print) -> None:
 
 
 def _pseudo_label(step: Step, echo) -> None:
-    """Label the step's folder, unless its ``out`` already holds labels by these models with these options (a
-    recipe run again resumes)."""
+    """Label the step's folder, unless its ``out`` already holds labels of this folder by these model files (same
+    bytes) with these options (a recipe run again resumes)."""
     import json
 
     from ..matter import Matter
-    from .pseudo import PseudoOptions, label_folder
+    from ..weights import resolve_weights_path
+    from .pseudo import file_digest, label_folder
 
     spec = step.spec
-    opts = PseudoOptions(**{k: spec[k] for k in ("low", "high", "band_px", "max_unsure") if k in spec})
-    matters = [Matter(str(m), tta=spec.get("tta", "flip+scale"), short_side=spec.get("short_side"))
-               for m in spec["models"]]
+    opts = _pseudo_options(spec)
+    # A run's weights are named as in train steps: runs/x/last means runs/x/last.safetensors.
+    models = [m if Path(str(m)).is_file() else resolve_weights_path(m) for m in spec["models"]]
+    matters = [Matter(str(m), tta=spec.get("tta", "flip+scale"), short_side=spec.get("short_side")) for m in models]
     done = Path(spec["out"]) / "pseudo.json"
     if done.is_file():
         summary = json.loads(done.read_text())
-        same = {"models": [str(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+        same = {"inputs": str(spec["pseudo_label"]), "models": [str(m.model_path) for m in matters],
+                "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
                 "short_side": [m.short_side for m in matters], "options": vars(opts)}
-        if all(summary.get(k) == v for k, v in same.items()):
+        if summary.get("kept") and all(summary.get(k) == v for k, v in same.items()):
             echo(f"wsshm-rt recipe: {step.name}: {spec['out']} already holds these labels; skipped")
             return
     s = label_folder(spec["pseudo_label"], spec["out"], matters, opts, progress=False)
