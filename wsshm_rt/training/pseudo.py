@@ -75,6 +75,27 @@ def file_digest(path) -> str:
     return digest.hexdigest()
 
 
+def label_identity(inputs, matters: list, opts: PseudoOptions) -> dict:
+    """What makes labels the same labels: the photos' folder, the model files (by path and by bytes), their test-time
+    augmentation and inference size, and the thresholds. pseudo.json records it; a folder holding the same is done."""
+    return {"inputs": str(inputs), "models": [str(m.model_path) for m in matters],
+            "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+            "short_side": [m.short_side for m in matters], "options": asdict(opts)}
+
+
+def already_labelled(inputs, out, matters: list, opts: PseudoOptions) -> bool:
+    """True when ``out``/pseudo.json says these models and options already labelled ``inputs`` (and kept some)."""
+    done = Path(out) / "pseudo.json"
+    if not done.is_file():
+        return False
+    try:
+        summary = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(summary.get("kept")) and all(summary.get(k) == v
+                                             for k, v in label_identity(inputs, matters, opts).items())
+
+
 def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions(), progress: bool = True) -> dict:
     """Label every image of ``inputs`` into ``out``/images + ``out``/masks; returns (and writes) a summary.
 
@@ -107,12 +128,9 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
         kept, shares = kept + 1, shares + [share]
         if progress and (i + 1) % 100 == 0:
             print(f"wsshm-rt: {i + 1}/{len(files)} labelled", file=sys.stderr)
-    summary = {"inputs": str(inputs), "images": len(files), "kept": kept, "left_out_unsure": unsure,
-               "skipped_unreadable": failed,
-               "mean_unsure_share": float(np.mean(shares)) if shares else None, "options": asdict(opts),
-               "models": [str(m.model_path) for m in matters],
-               "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
-               "short_side": [m.short_side for m in matters], "engines": [m.info for m in matters]}
+    summary = {**label_identity(inputs, matters, opts), "images": len(files), "kept": kept,
+               "left_out_unsure": unsure, "skipped_unreadable": failed,
+               "mean_unsure_share": float(np.mean(shares)) if shares else None, "engines": [m.info for m in matters]}
     write_atomic(Path(out) / "pseudo.json", json.dumps(summary, indent=2).encode())
     if not kept:
         raise WsshmError(f"no photo of {len(files)} was labelled confidently enough (see {out}/pseudo.json)")

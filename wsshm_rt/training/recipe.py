@@ -223,26 +223,18 @@ def _run(step: Step, echo=print) -> None:
 def _pseudo_label(step: Step, echo) -> None:
     """Label the step's folder, unless its ``out`` already holds labels of this folder by these model files (same
     bytes) with these options (a recipe run again resumes)."""
-    import json
-
     from ..matter import Matter
     from ..weights import resolve_weights_path
-    from .pseudo import file_digest, label_folder
+    from .pseudo import already_labelled, label_folder
 
     spec = step.spec
     opts = _pseudo_options(spec)
     # A run's weights are named as in train steps: runs/x/last means runs/x/last.safetensors.
     models = [m if Path(str(m)).is_file() else resolve_weights_path(m) for m in spec["models"]]
     matters = [Matter(str(m), tta=spec.get("tta", "flip+scale"), short_side=spec.get("short_side")) for m in models]
-    done = Path(spec["out"]) / "pseudo.json"
-    if done.is_file():
-        summary = json.loads(done.read_text())
-        same = {"inputs": str(spec["pseudo_label"]), "models": [str(m.model_path) for m in matters],
-                "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
-                "short_side": [m.short_side for m in matters], "options": vars(opts)}
-        if summary.get("kept") and all(summary.get(k) == v for k, v in same.items()):
-            echo(f"wsshm-rt recipe: {step.name}: {spec['out']} already holds these labels; skipped")
-            return
+    if already_labelled(spec["pseudo_label"], spec["out"], matters, opts):
+        echo(f"wsshm-rt recipe: {step.name}: {spec['out']} already holds these labels; skipped")
+        return
     s = label_folder(spec["pseudo_label"], spec["out"], matters, opts, progress=False)
     echo(f"wsshm-rt recipe: {step.name}: {s['kept']} photos labelled, {s['left_out_unsure']} left out as unsure")
 
