@@ -167,6 +167,9 @@ def test_a_pseudo_label_step_labels_once_then_resumes(tiny_data, tmp_path):
     for photo in sorted((tiny_data["seg"] / "images").iterdir())[:2]:
         (few / photo.name).symlink_to(photo)
     assert label(photos=str(few)).endswith("left out as unsure")  # two photos now: the earlier pairs are gone
+    assert label(photos=str(few)).endswith("already holds these labels; skipped")
+    (out / "pseudo.json").write_text('{"kept": 2, "inputs": ')  # cut short (a crash mid-write elsewhere)
+    assert label(photos=str(few)).endswith("left out as unsure")  # unreadable: labelled again, not an error
     base = recipe.read_text()
     for old, new, sentence in (("max_unsure", "max_unsur", "a pseudo_label step takes 'models'.*; unknown: max_unsur"),
                                ("max_unsure: 1.0", "max_unsure: '1.0'", "label: max_unsure must be a number"),
