@@ -134,7 +134,7 @@ def test_pseudo_mask_keeps_confident_pixels_only():
     assert np.all(mask[:, 8:12] == UNSURE) and np.all(mask[1:, :7] == 0)
 
 
-def test_pseudo_label_command_writes_a_training_folder(tmp_path):
+def test_pseudo_label_command_writes_a_training_folder(tmp_path, capsys):
     from wsshm_rt.cli import main
 
     photos = tmp_path / "photos"
@@ -159,6 +159,19 @@ def test_pseudo_label_command_writes_a_training_folder(tmp_path):
         assert len(data.find_pairs(out, "segmentation")) == summary["kept"]
     else:
         assert exit_.value.code == 2
+    # A run's weights named as train steps and recipes name them (what `train recipe --dry-run` prints).
+    from wsshm_rt.matter import default_model_path
+    from wsshm_rt.weights import load_weights, save_weights
+
+    state, meta = load_weights(default_model_path())
+    save_weights(state, tmp_path / "run" / "last.safetensors", meta)
+    with pytest.raises(SystemExit):
+        main(["pseudo-label", str(photos), "-o", str(out), "-m", str(tmp_path / "run" / "last"), "--tta", "none",
+              "--max-unsure", "1.0", "--short-side", "64"])
+    assert json.loads((out / "pseudo.json").read_text())["models"] == [str(tmp_path / "run" / "last.safetensors")]
+    with pytest.raises(SystemExit) as exit_:  # a name that is neither a file nor a run's weights: Matter's sentence
+        main(["pseudo-label", str(photos), "-o", str(out), "-m", str(tmp_path / "nothing"), "--short-side", "64"])
+    assert exit_.value.code == 2 and f"model file {tmp_path / 'nothing'} does not exist" in capsys.readouterr().err
 
 
 def test_a_student_trains_on_seg_sources_pseudo_labels_and_scenes(tiny_data, tiny_weights, tmp_path):

@@ -17,8 +17,8 @@ def pseudo_label(
     inputs: Path = typer.Argument(..., help="Folder (or file / glob) of unlabeled photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: images/ + masks/ (a segmentation folder for "
                              "`train ... --pseudo OUT`) and pseudo.json."),
-    models: Optional[list[Path]] = typer.Option(None, "--model", "-m", help="Model file; repeat for an ensemble "
-                                                "(alphas averaged).", show_default="the bundled model"),
+    models: Optional[list[Path]] = typer.Option(None, "--model", "-m", help="Model file or a run's weights "
+                                                "(runs/x/last); repeat for an ensemble (alphas averaged).", show_default="the bundled model"),
     low: float = typer.Option(0.2, help="Alpha at or below this: sure background (0)."),
     high: float = typer.Option(0.8, help="Alpha at or above this: sure person (255)."),
     band_px: int = typer.Option(3, help="Also unsure (grey 128): this many px either side of the person's edge."),
@@ -27,10 +27,9 @@ def pseudo_label(
     short_side: Optional[int] = options.short_side(help="Inference size.", show_default="the model's own"),
 ):
     """Label unlabeled photos with a trained model for self-training: confident pixels only, the rest grey."""
-    from ..matter import Matter
-    from ..training.pseudo import PseudoOptions, label_folder
+    from ..training.pseudo import PseudoOptions, label_folder, open_models
 
-    matters = [Matter(m, tta=tta, short_side=short_side) for m in (models or [None])]
+    matters = open_models(models or [None], tta, short_side)
     s = label_folder(inputs, out, matters, PseudoOptions(low, high, band_px, max_unsure))
     typer.echo(f"wrote {s['kept']} pseudo-labelled photos to {out} ({s['left_out_unsure']} left out as unsure, "
                f"{s['skipped_unreadable']} unreadable)")

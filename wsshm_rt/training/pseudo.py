@@ -75,6 +75,24 @@ def file_digest(path) -> str:
     return digest.hexdigest()
 
 
+def open_models(models: list, tta: str = "flip+scale", short_side: int | None = None) -> list:
+    """The labelling models as ``Matter`` sessions (None: the bundled model). A name that is not a file may name a
+    run's weights as train steps do (``runs/x/last``, ``runs/x``); anything else goes to Matter as it is, which says
+    in one sentence what is wrong with it."""
+    from ..matter import Matter
+    from ..weights import resolve_weights_path
+
+    def model_file(m):
+        if m is None or (Path(m).exists() and not Path(m).is_dir()):
+            return m
+        try:
+            return str(resolve_weights_path(m))
+        except WsshmError:
+            return m
+
+    return [Matter(model_file(m), tta=tta, short_side=short_side) for m in models]
+
+
 def label_identity(inputs, matters: list, opts: PseudoOptions) -> dict:
     """What makes labels the same labels: the photos' folder, the model files (by path and by bytes), their test-time
     augmentation and inference size, and the thresholds. pseudo.json records it; a folder holding the same is done."""

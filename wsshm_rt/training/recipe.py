@@ -223,15 +223,11 @@ def _run(step: Step, echo=print) -> None:
 def _pseudo_label(step: Step, echo) -> None:
     """Label the step's folder, unless its ``out`` already holds labels of this folder by these model files (same
     bytes) with these options (a recipe run again resumes)."""
-    from ..matter import Matter
-    from ..weights import resolve_weights_path
-    from .pseudo import already_labelled, label_folder
+    from .pseudo import already_labelled, label_folder, open_models
 
     spec = step.spec
     opts = _pseudo_options(spec)
-    # A run's weights are named as in train steps: runs/x/last means runs/x/last.safetensors.
-    models = [m if Path(str(m)).is_file() else resolve_weights_path(m) for m in spec["models"]]
-    matters = [Matter(str(m), tta=spec.get("tta", "flip+scale"), short_side=spec.get("short_side")) for m in models]
+    matters = open_models([str(m) for m in spec["models"]], spec.get("tta", "flip+scale"), spec.get("short_side"))
     if already_labelled(spec["pseudo_label"], spec["out"], matters, opts):
         echo(f"wsshm-rt recipe: {step.name}: {spec['out']} already holds these labels; skipped")
         return
