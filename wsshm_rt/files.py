@@ -4,6 +4,7 @@ written atomically (a temporary file and a rename), every failure one sentence n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -77,3 +78,20 @@ def write_atomic(path: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+
+
+_DIGESTS: dict = {}
+
+
+def file_sha256(path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in blocks; remembered by path, size and modification time, so a model file
+    checked twice in one run (a recipe's skip check, then its summary) is read once."""
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(chunk), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WsshmError, require
+from ..files import file_sha256
 
 Shape = tuple[int, int, int, int]
 
@@ -52,14 +53,6 @@ def parse_shape(text: str) -> Shape:
     if len(shape) != 4:
         raise WsshmError(f"a shape is written NxCxHxW, e.g. 1x3x512x512, not {text!r}")
     return shape  # type: ignore[return-value]
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def engine_cache_key(onnx_sha256: str, gpu_name: str, trt_version: str, fp16: bool = False, int8: bool = False,

@@ -7,7 +7,6 @@ Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WsshmError, check_int, check_number
-from ..files import list_images, make_folder, write_atomic
+from ..files import file_sha256, list_images, make_folder, write_atomic
 from ..images import load_image, save_image
 
 log = logging.getLogger(__name__)
@@ -66,15 +65,6 @@ def check_options(opts: PseudoOptions) -> PseudoOptions:
     return opts
 
 
-def file_digest(path) -> str:
-    """sha256 of a model file: labels made by other weights under the same name are told apart."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def open_models(models: list, tta: str = "flip+scale", short_side: int | None = None) -> list:
     """The labelling models as ``Matter`` sessions (None: the bundled model). A name that is not a file may name a
     run's weights as train steps do (``runs/x/last``, ``runs/x``); anything else goes to Matter as it is, which says
@@ -97,7 +87,7 @@ def label_identity(inputs, matters: list, opts: PseudoOptions) -> dict:
     """What makes labels the same labels: the photos' folder, the model files (by path and by bytes), their test-time
     augmentation and inference size, and the thresholds. pseudo.json records it; a folder holding the same is done."""
     return {"inputs": str(inputs), "models": [str(m.model_path) for m in matters],
-            "model_sha256": [file_digest(m.model_path) for m in matters], "tta": [m.tta for m in matters],
+            "model_sha256": [file_sha256(m.model_path) for m in matters], "tta": [m.tta for m in matters],
             "short_side": [m.short_side for m in matters], "options": asdict(opts)}
 
 
