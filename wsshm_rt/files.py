@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
 from .errors import WriteError, WsshmError
@@ -81,21 +80,10 @@ def write_atomic(path: Path, data: bytes) -> None:
             tmp.unlink(missing_ok=True)
 
 
-_DIGESTS: dict = {}
-
-
 def file_sha256(path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in blocks; remembered by path, inode, size and times, so a model file checked
-    twice in one run (a recipe's skip check, then its summary) is read once. A file changed in the last two seconds
-    is always read (file times are coarser than a rewrite can be: git's "racy" entries)."""
-    st = os.stat(path)
-    key = (os.path.abspath(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    if key in _DIGESTS:
-        return _DIGESTS[key]
+    """sha256 of a file's bytes, read in blocks (a model file: which weights made labels or an engine)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
-    if time.time() - max(st.st_mtime, st.st_ctime) > 2:
-        _DIGESTS[key] = h.hexdigest()
     return h.hexdigest()

@@ -18,7 +18,8 @@ def pseudo_label(
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: images/ + masks/ (a segmentation folder for "
                              "`train ... --pseudo OUT`) and pseudo.json."),
     models: Optional[list[Path]] = typer.Option(None, "--model", "-m", help="Model file or a run's weights "
-                                                "(runs/x/last); repeat for an ensemble (alphas averaged).", show_default="the bundled model"),
+                                                "(runs/x/last); repeat for an ensemble (alphas averaged).",
+                                                show_default="the bundled model"),
     low: float = typer.Option(0.2, help="Alpha at or below this: sure background (0)."),
     high: float = typer.Option(0.8, help="Alpha at or above this: sure person (255)."),
     band_px: int = typer.Option(3, help="Also unsure (grey 128): this many px either side of the person's edge."),
