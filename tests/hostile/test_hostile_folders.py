@@ -180,6 +180,32 @@ def test_eval_skips_an_unreadable_pair_and_scores_the_rest(bad, tmp_path, capfd,
     assert json.loads((tmp_path / "m.json").read_text())["skipped"] == 1
 
 
+@pytest.mark.parametrize("kind", ["seg", "matte"])
+def test_eval_per_image_lists_each_scored_image_worst_first(kind, tmp_path, capfd):
+    import csv
+    import json
+
+    import cv2
+
+    data = _layout(tmp_path / kind, n=4, masks="masks" if kind == "seg" else "alpha")
+    (data / "images" / "3.png").write_bytes(b"not an image")  # reported, skipped, and not in the CSV
+    label = data / ("masks" if kind == "seg" else "alpha") / "2.png"
+    cv2.imwrite(str(label), 255 - cv2.imread(str(label), cv2.IMREAD_GRAYSCALE))  # one image scored against its inverse
+    extra = ["--kind", "seg"]
+    if kind == "matte":
+        extra = ["--kind", "matte", "--backgrounds", _layout(tmp_path / "bg") / "images"]
+    res = run_cli(capfd, "eval", "--data", data, *extra, "--tta", "none", "--refine", "none", "--short-side", 64,
+                  "--json", tmp_path / "m.json", "--per-image", tmp_path / "per.csv")
+    assert res.code == 1 and "wsshm-rt: 3 scored, 1 skipped" in res.err, res.err
+    rows = list(csv.DictReader((tmp_path / "per.csv").open()))
+    assert sorted(r["image"] for r in rows) == ["images/0.png", "images/1.png", "images/2.png"]
+    key = "iou" if kind == "seg" else "mse"
+    values = [float(r[key]) for r in rows]
+    assert values == sorted(values, reverse=kind != "seg") and rows[0]["image"] == "images/2.png"
+    # The rows are the numbers the summary averages.
+    assert np.mean(values) == pytest.approx(json.loads((tmp_path / "m.json").read_text())[key], rel=1e-4)
+
+
 def test_eval_skips_an_unreadable_background(tmp_path, capfd, caplog):
     data = _layout(tmp_path / "matte", n=2, masks="alpha")
     bgs = tmp_path / "bgs"

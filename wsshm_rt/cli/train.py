@@ -90,6 +90,8 @@ def eval_command(
     kind: str = typer.Option("auto", "--kind", help="seg | matte (composited) | photo (real photos with alpha: "
                              "P3M-500, PPM-100, AM-2k) | auto (from the folder layout)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics to this JSON file."),
+    per_image: Optional[Path] = typer.Option(None, "--per-image", help="Also write every image's metrics to this "
+                                             "CSV file, worst first (the pictures to look at)."),
     short_side: Optional[int] = options.short_side(help="Test-time shorter side.",
                                              show_default="the model's recommendation, else 512"),
     split: str = typer.Option("all", "--split", help="all | val | train: 'val' scores only the images a training "
@@ -108,7 +110,7 @@ def eval_command(
     from ..training.evaluate import run_eval
 
     result, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
-                             val_fraction, refine, tta)
+                             val_fraction, refine, tta, per_image)
     typer.echo(table)
     typer.echo(f"wsshm-rt: {result['images']} scored, {result['skipped']} skipped", err=True)
     if result["skipped"]:

@@ -42,34 +42,42 @@ def predict_alpha(model, rgb: np.ndarray, device, short_side: int = 512, refine:
     return tta_alphas(run, [rgb], short_side, tta, check_refine(refine) == "guided")[0]
 
 
-def score_seg(predict, pairs, skipped: list | None = None) -> dict:
+def score_seg(predict, pairs, skipped: list | None = None, per_image: list | None = None) -> dict:
     """IoU and far-from-edge MSE of ``predict`` (uint8 RGB -> alpha at the image's size) on photos with masks.
-    A pair that cannot be read is reported, appended to ``skipped`` and left out."""
+    A pair that cannot be read is reported, appended to ``skipped`` and left out; ``per_image`` gets
+    (pair, metrics) for each image scored."""
     from ..metrics import MetricAccumulator, seg_metrics
 
     acc = MetricAccumulator()
-    for rgb, mask in _readable(pairs, lambda p: (load_image(p.image), data.load_label(p.label)), skipped):
+    for pair, (rgb, mask) in _readable(pairs, lambda p: (load_image(p.image), data.load_label(p.label)), skipped):
         pred = predict(rgb)
-        acc.add(seg_metrics(pred, _fit(mask, pred.shape)))
+        _add(acc, per_image, pair, seg_metrics(pred, _fit(mask, pred.shape)))
     return acc.mean()
 
 
-def score_matte(predict, pairs, backgrounds, seed: int = 0, skipped: list | None = None) -> dict:
+def score_matte(predict, pairs, backgrounds, seed: int = 0, skipped: list | None = None,
+                per_image: list | None = None) -> dict:
     """Matting metrics of ``predict``; no ``backgrounds``: the images are real photos, scored without compositing.
-    A pair that cannot be read is reported, appended to ``skipped`` and left out."""
+    A pair that cannot be read is reported, appended to ``skipped`` and left out; ``per_image`` as in score_seg."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     def read(pair):
         return data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
 
     acc = MetricAccumulator()
-    for src, pha in _readable(pairs, read, skipped):
-        acc.add(matte_metrics(predict(src), pha))
+    for pair, (src, pha) in _readable(pairs, read, skipped):
+        _add(acc, per_image, pair, matte_metrics(predict(src), pha))
     return acc.mean()
 
 
+def _add(acc, per_image: list | None, pair, metrics: dict) -> None:
+    acc.add(metrics)
+    if per_image is not None:
+        per_image.append((pair, metrics))
+
+
 def _readable(pairs, read, skipped: list | None):
-    """``read(pair)`` for each pair; one whose files cannot be read is reported and skipped, not the whole run's end
+    """(pair, ``read(pair)``) for each pair; one whose files cannot be read is reported and skipped, not the run's end
     (the model's own failures are not caught: they would repeat on every image)."""
     from ..predict import as_error
 
@@ -81,13 +89,14 @@ def _readable(pairs, read, skipped: list | None):
             if skipped is not None:
                 skipped.append(pair)
             continue
-        yield item
+        yield pair, item
 
 
-def _score(predict, kind: str, pairs, backgrounds, seed: int, skipped: list | None = None) -> dict:
+def _score(predict, kind: str, pairs, backgrounds, seed: int, skipped: list | None = None,
+           per_image: list | None = None) -> dict:
     if kind == "seg":
-        return score_seg(predict, pairs, skipped)
-    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed, skipped)
+        return score_seg(predict, pairs, skipped, per_image)
+    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed, skipped, per_image)
 
 
 def _fit(label: np.ndarray, shape) -> np.ndarray:
@@ -97,7 +106,8 @@ def _fit(label: np.ndarray, shape) -> np.ndarray:
 
 
 def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int,
-             refine: str = "none", tta: str = "none", skipped: list | None = None, source=None) -> dict:
+             refine: str = "none", tta: str = "none", skipped: list | None = None, source=None,
+             per_image: list | None = None) -> dict:
     """Training-time validation scores the network's own output (refine="none", tta="none") unless told otherwise."""
     was_training = model.training
     model.eval()
@@ -108,14 +118,15 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
                 check_alpha(alpha, source)
             return alpha
 
-        return _score(predict, kind, pairs, backgrounds, seed, skipped)
+        return _score(predict, kind, pairs, backgrounds, seed, skipped, per_image)
     finally:
         model.train(was_training)
 
 
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
-             val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip+scale") -> tuple[dict, str]:
+             val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip+scale",
+             per_image_out=None) -> tuple[dict, str]:
     """Evaluate a model on a folder; returns (metrics, printable table) and writes JSON if asked.
 
     ``weights``: trained weights (a ``.safetensors`` file or a run folder's ``best``/``last``), scored with PyTorch;
@@ -124,7 +135,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     split="val" scores only the images a training run with the same ``seed`` and ``val_fraction`` held out.
     short_side=None uses the model's recommended inference size (its metadata), else 512.
     refine="guided" and tta="flip+scale" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
-    tta="none" the network's own output.
+    tta="none" the network's own output. ``per_image_out``: a CSV file of every scored image's metrics, worst first
+    (lowest IoU for seg, highest MSE for matte and photo), to find the pictures to look at.
     """
     check_refine(refine), check_tta(tta)
     check_number("--val-fraction", val_fraction, 0.0, 1.0, high_open=True)
@@ -144,19 +156,20 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     pairs = data.subset(pairs, limit, seed)
     bgs = data.find_backgrounds(backgrounds, unreadable) if kind == "matte" else []
     skipped: list = []  # pairs that could not be read: reported, left out, and counted in the result
+    per_image: list | None = [] if per_image_out else None
     if weights is None or Path(weights).suffix.lower() in MATTER_SUFFIXES:
         from ..matter import Matter
 
         matter = Matter(weights, device=device, short_side=short_side, refine=refine, tta=tta)
         name, short_side, engine = matter.model_path.name, matter.short_side, matter.info
         _check_split(lambda: matter.metadata, split, seed, val_fraction, name)
-        metrics = _score(matter.predict, kind, pairs, bgs, seed, skipped)
+        metrics = _score(matter.predict, kind, pairs, bgs, seed, skipped, per_image)
     else:
         from ..weights import read_metadata, resolve_weights_path
 
         _check_split(lambda: read_metadata(resolve_weights_path(weights)), split, seed, val_fraction, weights)
         name, short_side, engine, metrics = _score_weights(weights, kind, pairs, bgs, short_side, device, seed,
-                                                           refine, tta, skipped)
+                                                           refine, tta, skipped, per_image)
     if len(skipped) == len(pairs):
         raise WsshmError(f"none of the {len(pairs)} images could be read; nothing was scored")
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
@@ -166,10 +179,32 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
               "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
+    if per_image_out:
+        write_atomic(Path(per_image_out), per_image_csv(per_image, data_dir, kind))
     return result, format_table({name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
 
 
 MATTER_SUFFIXES = (".onnx", ".engine", ".plan")
+
+
+def per_image_csv(rows: list, data_dir, kind: str) -> bytes:
+    """CSV of (pair, metrics) rows, worst image first: lowest IoU (seg), else highest whole-image MSE."""
+    import csv
+    import io
+    import math
+
+    def badness(row):
+        value = row[1]["iou"] if kind == "seg" else -row[1]["mse"]
+        return value if math.isfinite(value) else math.inf
+
+    keys = list(rows[0][1]) if rows else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["image", *keys])
+    for pair, metrics in sorted(rows, key=badness):
+        name = pair.image.relative_to(data_dir) if pair.image.is_relative_to(data_dir) else pair.image
+        writer.writerow([name.as_posix(), *(f"{metrics[k]:.6g}" for k in keys)])
+    return out.getvalue().encode()
 
 
 def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> None:
@@ -179,7 +214,7 @@ def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> 
         log.warning("wsshm-rt: warning: %s", msg.replace("--split-seed", "--seed"))
 
 
-def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None):
+def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None, per_image=None):
     from ..models.loading import load_model
     from ..weights import recommended_short_side
     from .distributed import pick_device
@@ -188,7 +223,7 @@ def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, 
     model, meta = load_model(weights)
     short_side = short_side or recommended_short_side(meta)
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta, skipped,
-                       Path(str(weights)).name)
+                       Path(str(weights)).name, per_image)
     return Path(str(weights)).name, short_side, f"torch on {dev}", metrics
 
 
