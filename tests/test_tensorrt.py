@@ -40,7 +40,7 @@ def test_file_hash(tmp_path):
     p = tmp_path / "m.onnx"
     p.write_bytes(b"abc")
     assert file_sha256(p) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    p.write_bytes(b"abd")  # rewritten in place, same size: the remembered digest must not be returned
+    p.write_bytes(b"abd")  # rewritten in place, same size: the new bytes' digest
     assert file_sha256(p) == "a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9"
 
 

@@ -180,31 +180,28 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     if json_out:
         write_atomic(Path(json_out), json.dumps(result, indent=2).encode())
     if per_image_out:
-        write_atomic(Path(per_image_out), per_image_csv(per_image, data_dir, kind))
+        write_per_image(per_image, per_image_out, data_dir, kind)
     return result, format_table({name: metrics}, REPORT_SCALE)  # MSE x1e3, as papers report it
 
 
 MATTER_SUFFIXES = (".onnx", ".engine", ".plan")
 
 
-def per_image_csv(rows: list, data_dir, kind: str) -> bytes:
+def write_per_image(rows: list, path, data_dir, kind: str) -> None:
     """CSV of (pair, metrics) rows, worst image first: lowest IoU (seg), else highest whole-image MSE."""
-    import csv
-    import io
     import math
+
+    from .records import write_csv
 
     def badness(row):
         value = row[1]["iou"] if kind == "seg" else -row[1]["mse"]
         return value if math.isfinite(value) else math.inf
 
-    keys = list(rows[0][1]) if rows else []
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["image", *keys])
-    for pair, metrics in sorted(rows, key=badness):
-        name = pair.image.relative_to(data_dir) if pair.image.is_relative_to(data_dir) else pair.image
-        writer.writerow([name.as_posix(), *(f"{metrics[k]:.6g}" for k in keys)])
-    return out.getvalue().encode()
+    def name(pair):
+        return (pair.image.relative_to(data_dir) if pair.image.is_relative_to(data_dir) else pair.image).as_posix()
+
+    write_csv([{"image": name(pair), **{k: f"{v:.6g}" for k, v in metrics.items()}}
+               for pair, metrics in sorted(rows, key=badness)], path)
 
 
 def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> None:
