@@ -84,3 +84,41 @@ def test_cli_average(tmp_path, capsys):
         main(["average", str(a), str(tmp_path / "d.safetensors"), "-o", str(tmp_path / "e.safetensors")])
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and "different architectures" in err[0], err
+
+
+def test_module_weights_override_the_mean_for_the_tensors_under_them(tmp_path):
+    """--module NAME=W,W: the tensors under a module (a dotted prefix) take their own weights, the longest prefix
+    wins, the rest take --weights; a module no tensor is under, or weights of the wrong count, is one sentence."""
+    from wsshm_rt.training.average import parse_modules
+
+    a, b = save_tiny(tmp_path / "a.safetensors", 1.0, 1), save_tiny(tmp_path / "b.safetensors", 5.0, 1)
+    modules = parse_modules(["1=3,1", "1.running_var=0,1"])
+    state, meta = load_weights(average_weights([a, b], tmp_path / "m.safetensors", [1, 1], modules))
+    assert torch.equal(state["0.weight"], torch.full_like(state["0.weight"], 3.0))  # --weights 1,1
+    assert torch.equal(state["1.weight"], torch.full((2,), 2.0))  # module 1: (3 * 1 + 5) / 4
+    assert torch.equal(state["1.running_mean"], torch.full((2,), 2.0))
+    assert torch.equal(state["1.running_var"], torch.full((2,), 5.0))  # the longer prefix: b alone
+    assert "1: 3,1" in meta["note"] and "1.running_var: 0,1" in meta["note"]
+    with pytest.raises(WsshmError, match=r"--module decoder: no tensor of these models is under 'decoder' "
+                                         r"\(the top-level modules are 0, 1\)"):
+        average_weights([a, b], tmp_path / "x.safetensors", None, {"decoder": [1, 1]})
+    with pytest.raises(WsshmError, match=r"--module 1 takes 2 non-negative numbers"):
+        average_weights([a, b], tmp_path / "x.safetensors", None, {"1": [1, 1, 1]})
+    with pytest.raises(WsshmError, match=r"--module takes NAME=W,W"):
+        parse_modules(["decoder"])
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_cli_average_with_module_weights(tmp_path, capsys):
+    from wsshm_rt.cli import main
+
+    a, b = save_tiny(tmp_path / "a.safetensors", 1.0, 1), save_tiny(tmp_path / "b.safetensors", 4.0, 1)
+    with pytest.raises(SystemExit) as exc:
+        main(["average", str(a), str(b), "--module", "0=0,1", "-o", str(tmp_path / "c.safetensors")])
+    assert exc.value.code == 0
+    state, _ = load_weights(tmp_path / "c.safetensors")
+    assert torch.equal(state["0.bias"], torch.full((2,), 4.0)) and torch.equal(state["1.bias"], torch.full((2,), 2.5))
+    with pytest.raises(SystemExit) as exc:
+        main(["average", str(a), str(b), "--module", "0=x", "-o", str(tmp_path / "d.safetensors")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "--module 0: give comma-separated numbers" in err[0], err

@@ -115,6 +115,20 @@ def test_an_average_step(tmp_path):
     assert lines == [f"wsshm-rt recipe: average-1: wsshm-rt average {tmp_path}/a.safetensors {tmp_path}/b.safetensors "
                      f"--weights 2,1 -o {tmp_path}/soup.safetensors"]
     assert torch.equal(load_weights(tmp_path / "soup.safetensors")[0]["1.running_mean"], torch.full((2,), 2.0))
+    recipe.write_text("steps:\n  - average: [a.safetensors, b.safetensors]\n    modules: {'1': [0, 1]}\n"
+                      f"    out: {tmp_path}/mix.safetensors\n")
+    lines = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        run_recipe(recipe, echo=lines.append)
+    assert lines[0].endswith("wsshm-rt average a.safetensors b.safetensors --module 1=0,1 -o "
+                             f"{tmp_path}/mix.safetensors")
+    mix = load_weights(tmp_path / "mix.safetensors")[0]
+    assert torch.equal(mix["1.running_mean"], torch.full((2,), 4.0))
+    assert torch.equal(mix["0.bias"], torch.full((2,), 2.5))
+    recipe.write_text("steps:\n  - average: [a.safetensors, b.safetensors]\n    modules: {'1': 3}\n    out: y.onnx\n")
+    with pytest.raises(WsshmError, match="'modules' maps module names to lists of weights"):
+        run_recipe(recipe, echo=lines.append)
 
 
 def test_a_pseudo_label_step_labels_once_then_resumes(tiny_data, tmp_path):

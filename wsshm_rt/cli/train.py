@@ -144,11 +144,14 @@ def average_command(
                              "BatchNorm kept, weights in fp16)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Relative weights, one a model, e.g. 3,1 "
                                           "(default: equal)."),
+    module: Optional[list[str]] = typer.Option(None, "--module", help="NAME=W,W: weights of its own for one module "
+                                               "(a dotted prefix of tensor names: encoder, encoder.layer4, aspp, "
+                                               "decoder, head); repeatable, the longest prefix wins."),
 ):
     """Average the weights of models of one lineage (a model soup; WiSE-FT with a teacher)."""
-    from ..training.average import average_weights, parse_weights
+    from ..training.average import average_weights, parse_modules, parse_weights
 
-    path = average_weights(list(models), out, parse_weights(weights))
+    path = average_weights(list(models), out, parse_weights(weights), parse_modules(module))
     typer.echo(f"wrote {path} (the weighted mean of {len(models)} models)")
 
 

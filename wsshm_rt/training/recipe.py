@@ -9,7 +9,8 @@ A recipe file (flat and typed, no inheritance):
   steps:                           run in order; run again, a recipe resumes (a finished stage ends at once)
     - train: pretrain|teacher|student   plus TrainConfig fields; ``out`` defaults to ${runs}/<name>
       name: pre
-    - average: [weights, ...]      ``weights: [w, ...]`` (relative), ``out: x.safetensors|x.onnx``
+    - average: [weights, ...]      ``weights: [w, ...]`` (relative), ``modules: {name: [w, ...]}`` (weights of
+                                   their own for some modules), ``out: x.safetensors|x.onnx``
     - bundle: weights              ``short_side``, ``note``, ``out_dir`` (export.bundle)
     - pseudo_label: photos         ``models: [weights, ...]`` (an ensemble), ``out`` (default ${runs}/<name>),
                                    ``short_side``, ``tta``, ``low``, ``high``, ``band_px``, ``max_unsure``: a
@@ -101,7 +102,10 @@ def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, i
         spec.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
         _check_pseudo(name, spec)
     if kind != "train":
-        return Step(kind, name, {kind: raw[kind], **spec})
+        step = Step(kind, name, {kind: raw[kind], **spec})
+        if kind == "average":
+            _modules(step)  # checked before anything runs
+        return step
     values = {**common, **spec, **_preset_values(preset), **config_sets}
     values.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
     return Step(kind, name, {"config": resolve_config(str(raw[kind]), None, None, values)})
@@ -175,6 +179,8 @@ def describe(steps: list[Step]) -> list[str]:
         elif s.kind == "average":
             weights = s.spec.get("weights")
             weights = f" --weights {','.join(map(str, weights))}" if weights else ""
+            weights += "".join(f" --module {name}={','.join(map(str, ws))}"
+                               for name, ws in (s.spec.get("modules") or {}).items())
             lines.append(f"wsshm-rt average {' '.join(map(str, s.spec['average']))}{weights} -o {s.spec.get('out')}")
         elif s.kind == "pseudo_label":
             opts = {k: v for k, v in s.spec.items() if k not in ("pseudo_label", "models", "out")}
@@ -200,6 +206,17 @@ def run_recipe(path, sets: dict | None = None, preset: str | None = None, only: 
     return steps
 
 
+def _modules(step: Step) -> dict | None:
+    """An average step's ``modules: {decoder: [1, 1]}``; a mapping of module names to lists of numbers."""
+    modules = step.spec.get("modules")
+    if modules is None:
+        return None
+    if not isinstance(modules, dict) or not all(isinstance(w, list) for w in modules.values()):
+        raise WsshmError(f"recipe step {step.name}: 'modules' maps module names to lists of weights, e.g. "
+                         "{decoder: [1, 1]}")
+    return {str(k): v for k, v in modules.items()}
+
+
 def _run(step: Step, echo=print) -> None:
     if step.kind == "train":
         from .loop import train
@@ -210,7 +227,7 @@ def _run(step: Step, echo=print) -> None:
 
         if "out" not in step.spec:
             raise WsshmError(f"recipe step {step.name}: an average needs 'out'")
-        average_weights(step.spec["average"], step.spec["out"], step.spec.get("weights"))
+        average_weights(step.spec["average"], step.spec["out"], step.spec.get("weights"), _modules(step))
     elif step.kind == "pseudo_label":
         _pseudo_label(step, echo)
     else:
