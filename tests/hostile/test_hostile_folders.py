@@ -206,6 +206,34 @@ def test_eval_per_image_lists_each_scored_image_worst_first(kind, tmp_path, capf
     assert np.mean(values) == pytest.approx(json.loads((tmp_path / "m.json").read_text())[key], rel=1e-4)
 
 
+def test_eval_composites_scores_each_foreground_on_several_backgrounds(tmp_path, capfd):
+    """--composites N: each foreground on N fixed backgrounds, the first the one a single composite uses; one
+    per-image row a composite, numbered; the summary is their mean. Not for seg folders, not below 1."""
+    import csv
+    import json
+
+    data, bgs = _layout(tmp_path / "matte", n=3, masks="alpha"), _layout(tmp_path / "bg") / "images"
+    common = ["--data", data, "--backgrounds", bgs, "--tta", "none", "--refine", "none", "--short-side", 64]
+    for n in (1, 3):
+        res = run_cli(capfd, "eval", *common, "--composites", n, "--json", tmp_path / f"{n}.json",
+                      "--per-image", tmp_path / f"{n}.csv")
+        assert res.code == 0 and "wsshm-rt: 3 scored, 0 skipped" in res.err, res.err
+    one = {r["image"]: r for r in csv.DictReader((tmp_path / "1.csv").open())}
+    rows = list(csv.DictReader((tmp_path / "3.csv").open()))
+    assert sorted((r["image"], r["composite"]) for r in rows) == [(f"images/{i}.png", str(j))
+                                                                 for i in range(3) for j in range(3)]
+    for r in rows:
+        if r["composite"] == "0":  # the first composite is the single composite's
+            assert r["mse"] == one[r["image"]]["mse"]
+    assert len({r["mse"] for r in rows if r["image"] == "images/0.png"}) == 3  # three different pictures
+    summary = json.loads((tmp_path / "3.json").read_text())
+    assert summary["composites"] == 3 and summary["images"] == 3
+    assert np.mean([float(r["mse"]) for r in rows]) == pytest.approx(summary["mse"], rel=1e-4)
+    assert_error(run_cli(capfd, "eval", *common, "--composites", 0), "--composites must be in [1, 100]")
+    res = run_cli(capfd, "eval", "--data", _layout(tmp_path / "seg"), "--composites", 2, "--short-side", 64)
+    assert_error(res, "--composites 2: only matte folders are composited (this one is seg)")
+
+
 def test_eval_skips_an_unreadable_background(tmp_path, capfd, caplog):
     data = _layout(tmp_path / "matte", n=2, masks="alpha")
     bgs = tmp_path / "bgs"

@@ -99,6 +99,8 @@ def eval_command(
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Held-out fraction, as in training."),
     device: str = options.device(),
     seed: int = typer.Option(0, "--seed", help="Seed of the fixed composite backgrounds."),
+    composites: int = typer.Option(1, "--composites", help="Matte only: score each foreground on this many fixed "
+                                   "backgrounds (seeds --seed, --seed + 1, ...): a steadier figure on few images."),
     limit: int = typer.Option(0, "--limit", help="Score a seeded subset of this many images (0: all)."),
     refine: str = options.refine(help="guided: score the alpha as Matter.predict returns it "
                                "(guided refinement); none: the network's output, plainly resized."),
@@ -110,7 +112,7 @@ def eval_command(
     from ..training.evaluate import run_eval
 
     result, table = run_eval(weights, data, backgrounds, kind, json_out, short_side, device, seed, limit, split,
-                             val_fraction, refine, tta, per_image)
+                             val_fraction, refine, tta, per_image, composites)
     typer.echo(table)
     typer.echo(f"wsshm-rt: {result['images']} scored, {result['skipped']} skipped", err=True)
     if result["skipped"]:

@@ -56,22 +56,29 @@ def score_seg(predict, pairs, skipped: list | None = None, per_image: list | Non
 
 
 def score_matte(predict, pairs, backgrounds, seed: int = 0, skipped: list | None = None,
-                per_image: list | None = None) -> dict:
+                per_image: list | None = None, composites: int = 1) -> dict:
     """Matting metrics of ``predict``; no ``backgrounds``: the images are real photos, scored without compositing.
-    A pair that cannot be read is reported, appended to ``skipped`` and left out; ``per_image`` as in score_seg."""
+    With backgrounds, each foreground is scored on ``composites`` fixed backgrounds (seeds ``seed``, ``seed + 1``,
+    ...; the first is the one a single composite uses), which lowers the spread the background's pick adds.
+    A pair that cannot be read is reported, appended to ``skipped`` and left out; ``per_image`` as in score_seg
+    (one row a composite, numbered, when there are several)."""
     from ..metrics import MetricAccumulator, matte_metrics
 
     def read(pair):
-        return data.fixed_composite(pair, backgrounds, seed) if backgrounds else data.read_pair(pair)
+        if not backgrounds:
+            return [data.read_pair(pair)]
+        return [data.fixed_composite(pair, backgrounds, seed + j) for j in range(composites)]
 
     acc = MetricAccumulator()
-    for pair, (src, pha) in _readable(pairs, read, skipped):
-        _add(acc, per_image, pair, matte_metrics(predict(src), pha))
+    for pair, items in _readable(pairs, read, skipped):
+        for j, (src, pha) in enumerate(items):
+            metrics = matte_metrics(predict(src), pha)
+            _add(acc, per_image, pair, {"composite": j, **metrics} if len(items) > 1 else metrics)
     return acc.mean()
 
 
 def _add(acc, per_image: list | None, pair, metrics: dict) -> None:
-    acc.add(metrics)
+    acc.add({k: v for k, v in metrics.items() if k != "composite"})
     if per_image is not None:
         per_image.append((pair, metrics))
 
@@ -93,10 +100,10 @@ def _readable(pairs, read, skipped: list | None):
 
 
 def _score(predict, kind: str, pairs, backgrounds, seed: int, skipped: list | None = None,
-           per_image: list | None = None) -> dict:
+           per_image: list | None = None, composites: int = 1) -> dict:
     if kind == "seg":
         return score_seg(predict, pairs, skipped, per_image)
-    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed, skipped, per_image)
+    return score_matte(predict, pairs, backgrounds if kind == "matte" else [], seed, skipped, per_image, composites)
 
 
 def _fit(label: np.ndarray, shape) -> np.ndarray:
@@ -107,7 +114,7 @@ def _fit(label: np.ndarray, shape) -> np.ndarray:
 
 def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed: int,
              refine: str = "none", tta: str = "none", skipped: list | None = None, source=None,
-             per_image: list | None = None) -> dict:
+             per_image: list | None = None, composites: int = 1) -> dict:
     """Training-time validation scores the network's own output (refine="none", tta="none") unless told otherwise."""
     was_training = model.training
     model.eval()
@@ -118,7 +125,7 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
                 check_alpha(alpha, source)
             return alpha
 
-        return _score(predict, kind, pairs, backgrounds, seed, skipped, per_image)
+        return _score(predict, kind, pairs, backgrounds, seed, skipped, per_image, composites)
     finally:
         model.train(was_training)
 
@@ -126,7 +133,7 @@ def evaluate(model, kind: str, pairs, backgrounds, device, short_side: int, seed
 def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=None, short_side: int | None = None,
              device: str = "auto", seed: int = 0, limit: int = 0, split: str = "all",
              val_fraction: float = 0.1, refine: str = "guided", tta: str = "flip+scale",
-             per_image_out=None) -> tuple[dict, str]:
+             per_image_out=None, composites: int = 1) -> tuple[dict, str]:
     """Evaluate a model on a folder; returns (metrics, printable table) and writes JSON if asked.
 
     ``weights``: trained weights (a ``.safetensors`` file or a run folder's ``best``/``last``), scored with PyTorch;
@@ -136,7 +143,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     short_side=None uses the model's recommended inference size (its metadata), else 512.
     refine="guided" and tta="flip+scale" score the alpha as ``Matter.predict`` returns it by default; refine="none" with
     tta="none" the network's own output. ``per_image_out``: a CSV file of every scored image's metrics, worst first
-    (lowest IoU for seg, highest MSE for matte and photo), to find the pictures to look at.
+    (lowest IoU for seg, highest MSE for matte and photo), to find the pictures to look at. ``composites``: matte
+    only, each foreground scored on this many fixed backgrounds (see score_matte).
     """
     check_refine(refine), check_tta(tta)
     check_number("--val-fraction", val_fraction, 0.0, 1.0, high_open=True)
@@ -150,6 +158,10 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         raise WsshmError("matte evaluation needs --backgrounds to composite the foregrounds onto "
                          "(--kind photo scores real photos with their alpha as they are)")
     check_choice("split", split, ("all", "val", "train"))
+    if check_number("--composites", composites, 1, 100) != int(composites):
+        raise WsshmError(f"--composites must be a whole number, not {composites!r}")
+    if composites > 1 and kind != "matte":
+        raise WsshmError(f"--composites {composites}: only matte folders are composited (this one is {kind})")
     unreadable: list = []  # files left out before scoring (reported by find_pairs / find_backgrounds)
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte", unreadable)
     pairs = data.select_split(pairs, split, val_fraction, seed)
@@ -163,18 +175,18 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         matter = Matter(weights, device=device, short_side=short_side, refine=refine, tta=tta)
         name, short_side, engine = matter.model_path.name, matter.short_side, matter.info
         _check_split(lambda: matter.metadata, split, seed, val_fraction, name)
-        metrics = _score(matter.predict, kind, pairs, bgs, seed, skipped, per_image)
+        metrics = _score(matter.predict, kind, pairs, bgs, seed, skipped, per_image, composites)
     else:
         from ..weights import read_metadata, resolve_weights_path
 
         _check_split(lambda: read_metadata(resolve_weights_path(weights)), split, seed, val_fraction, weights)
         name, short_side, engine, metrics = _score_weights(weights, kind, pairs, bgs, short_side, device, seed,
-                                                           refine, tta, skipped, per_image)
+                                                           refine, tta, skipped, per_image, composites)
     if len(skipped) == len(pairs):
         raise WsshmError(f"none of the {len(pairs)} images could be read; nothing was scored")
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
               "kind": kind, "split": split, "images": len(pairs) - len(skipped),
-              "skipped": len(skipped) + len(unreadable),
+              "skipped": len(skipped) + len(unreadable), **({"composites": composites} if kind == "matte" else {}),
               "short_side": short_side, "refine": refine,
               "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}
     if json_out:
@@ -211,7 +223,8 @@ def _check_split(metadata, split: str, seed: int, val_fraction: float, name) -> 
         log.warning("wsshm-rt: warning: %s", msg.replace("--split-seed", "--seed"))
 
 
-def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None, per_image=None):
+def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, tta, skipped=None, per_image=None,
+                   composites=1):
     from ..models.loading import load_model
     from ..weights import recommended_short_side
     from .distributed import pick_device
@@ -220,7 +233,7 @@ def _score_weights(weights, kind, pairs, bgs, short_side, device, seed, refine, 
     model, meta = load_model(weights)
     short_side = short_side or recommended_short_side(meta)
     metrics = evaluate(model.to(dev), kind, pairs, bgs, dev, short_side, seed, refine, tta, skipped,
-                       Path(str(weights)).name, per_image)
+                       Path(str(weights)).name, per_image, composites)
     return Path(str(weights)).name, short_side, f"torch on {dev}", metrics
 
 
