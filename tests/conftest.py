@@ -20,6 +20,18 @@ def make_portrait(h: int = 96, w: int = 72, seed: int = 0) -> tuple[np.ndarray, 
     return rgb, mask.astype(np.uint8) * 255
 
 
+def all_person_model(path):
+    """The bundled model's weights with the alpha logit's bias raised by 30: alpha 1 everywhere, whatever the photo.
+    For tests of what is done with a model's output (scores, labels), not of how good the model is."""
+    from wsshm_rt.matter import default_model_path
+    from wsshm_rt.weights import load_weights, save_weights
+
+    state, meta = load_weights(default_model_path())
+    state["head.bias"] = state["head.bias"].clone()
+    state["head.bias"][0] += 30.0
+    return save_weights(state, path, meta)
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """An untrained r18-0.5 saved as wsshm-rt safetensors (seeded, so results are reproducible)."""

@@ -185,17 +185,20 @@ def test_eval_per_image_lists_each_scored_image_worst_first(kind, tmp_path, capf
     import csv
     import json
 
+    from conftest import all_person_model
+
     import cv2
 
     data = _layout(tmp_path / kind, n=4, masks="masks" if kind == "seg" else "alpha")
     (data / "images" / "3.png").write_bytes(b"not an image")  # reported, skipped, and not in the CSV
+    model = all_person_model(tmp_path / "all.safetensors")  # alpha 1 everywhere: a score is the label's share
     label = data / ("masks" if kind == "seg" else "alpha") / "2.png"
     cv2.imwrite(str(label), 255 - cv2.imread(str(label), cv2.IMREAD_GRAYSCALE))  # one image scored against its inverse
     extra = ["--kind", "seg"]
     if kind == "matte":
         extra = ["--kind", "matte", "--backgrounds", _layout(tmp_path / "bg") / "images"]
-    res = run_cli(capfd, "eval", "--data", data, *extra, "--tta", "none", "--refine", "none", "--short-side", 64,
-                  "--json", tmp_path / "m.json", "--per-image", tmp_path / "per.csv")
+    res = run_cli(capfd, "eval", "--model", model, "--data", data, *extra, "--tta", "none", "--refine", "none",
+                  "--short-side", 64, "--json", tmp_path / "m.json", "--per-image", tmp_path / "per.csv")
     assert res.code == 1 and "wsshm-rt: 3 scored, 1 skipped" in res.err, res.err
     rows = list(csv.DictReader((tmp_path / "per.csv").open()))
     assert sorted(r["image"] for r in rows) == ["images/0.png", "images/1.png", "images/2.png"]

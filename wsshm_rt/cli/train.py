@@ -148,7 +148,7 @@ def average_command(
                                           "(default: equal)."),
     module: Optional[list[str]] = typer.Option(None, "--module", help="NAME=W,W: weights of its own for one module "
                                                "(a dotted prefix of tensor names: encoder, encoder.layer4, aspp, "
-                                               "decoder, head); repeatable, the longest prefix wins."),
+                                               "decoder, refine, head); repeatable, the longest prefix wins."),
 ):
     """Average the weights of models of one lineage (a model soup; WiSE-FT with a teacher)."""
     from ..training.average import average_weights, parse_modules, parse_weights

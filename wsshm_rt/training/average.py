@@ -6,7 +6,7 @@ WiSE-FT when a fine-tuned model is averaged back with its start): how the bundle
     wsshm-rt average B.onnx S --weights 0.2,0.8 --module decoder=0.5,0.5 --module head=0.5,0.5 -o mix.onnx
 
 ``--module NAME=W,...`` gives the tensors under one module (a dotted prefix of their names: ``encoder``,
-``encoder.layer4``, ``decoder``, ``aspp``, ``head``) weights of their own; the longest matching prefix wins, the rest
+``encoder.layer4``, ``aspp``, ``decoder``, ``refine``, ``head``) weights of their own; the longest matching prefix wins, the rest
 take ``--weights``. A model's encoder decides where the person is and its decoder draws the edges, so a per-module
 mix can keep one model's "who is a person" and more of another's edges.
 
@@ -53,12 +53,12 @@ def _under(key: str, module: str) -> bool:
     return key == module or key.startswith(module + ".")
 
 
-def check_weights(weights: list[float] | None, n: int, flag: str = "--weights ") -> list[float]:
+def check_weights(weights: list[float] | None, n: int, flag: str = "--weights") -> list[float]:
     if n < 2:
         raise WsshmError("give two or more models to average")
     weights = [1.0] * n if weights is None else [float(w) for w in weights]
     if len(weights) != n or any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise WsshmError(f"{flag.strip()} takes {n} non-negative numbers, one a model, not {weights}")
+        raise WsshmError(f"{flag} takes {n} non-negative numbers, one a model, not {weights}")
     return weights
 
 
