@@ -185,9 +185,8 @@ def test_eval_per_image_lists_each_scored_image_worst_first(kind, tmp_path, capf
     import csv
     import json
 
-    from conftest import all_person_model
-
     import cv2
+    from conftest import all_person_model
 
     data = _layout(tmp_path / kind, n=4, masks="masks" if kind == "seg" else "alpha")
     (data / "images" / "3.png").write_bytes(b"not an image")  # reported, skipped, and not in the CSV

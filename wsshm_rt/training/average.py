@@ -6,9 +6,9 @@ WiSE-FT when a fine-tuned model is averaged back with its start): how the bundle
     wsshm-rt average B.onnx S --weights 0.2,0.8 --module decoder=0.5,0.5 --module head=0.5,0.5 -o mix.onnx
 
 ``--module NAME=W,...`` gives the tensors under one module (a dotted prefix of their names: ``encoder``,
-``encoder.layer4``, ``aspp``, ``decoder``, ``refine``, ``head``) weights of their own; the longest matching prefix wins, the rest
-take ``--weights``. A model's encoder decides where the person is and its decoder draws the edges, so a per-module
-mix can keep one model's "who is a person" and more of another's edges.
+``encoder.layer4``, ``aspp``, ``decoder``, ``refine``, ``head``) weights of their own; the longest matching prefix
+wins, the rest take ``--weights``. A model's encoder decides where the person is and its decoder draws the edges,
+so a per-module mix can keep one model's "who is a person" and more of another's edges.
 
 Float tensors (weights and BatchNorm statistics) are averaged in fp32 and stored in the last model's dtype; integer
 ones (BatchNorm step counters) and the metadata are the last model's.

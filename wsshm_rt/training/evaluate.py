@@ -67,20 +67,20 @@ def score_matte(predict, pairs, backgrounds, seed: int = 0, skipped: list | None
     def read(pair):
         if not backgrounds:
             return [data.read_pair(pair)]
-        return [data.fixed_composite(pair, backgrounds, seed + j) for j in range(composites)]
+        return data.fixed_composites(pair, backgrounds, range(seed, seed + composites))
 
     acc = MetricAccumulator()
     for pair, items in _readable(pairs, read, skipped):
         for j, (src, pha) in enumerate(items):
-            metrics = matte_metrics(predict(src), pha)
-            _add(acc, per_image, pair, {"composite": j, **metrics} if len(items) > 1 else metrics)
+            _add(acc, per_image, pair, matte_metrics(predict(src), pha), {"composite": j} if len(items) > 1 else {})
     return acc.mean()
 
 
-def _add(acc, per_image: list | None, pair, metrics: dict) -> None:
-    acc.add({k: v for k, v in metrics.items() if k != "composite"})
+def _add(acc, per_image: list | None, pair, metrics: dict, label: dict | None = None) -> None:
+    """Add ``metrics`` to the mean, and to the per-image rows with ``label`` (columns naming the row) first."""
+    acc.add(metrics)
     if per_image is not None:
-        per_image.append((pair, metrics))
+        per_image.append((pair, {**(label or {}), **metrics}))
 
 
 def _readable(pairs, read, skipped: list | None):

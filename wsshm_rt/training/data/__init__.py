@@ -5,13 +5,13 @@ pair), splits.py (seeded train/val splits and subsets), datasets.py (the dataset
 Files that are skipped are reported as warnings through ``logging`` (the ``wsshm_rt`` loggers).
 """
 
-from .datasets import (MatteDataset, MixedDataset, SampleKey, SegDataset, fixed_composite, load_background, sample,
-                       to_chw, unsure)
+from .datasets import (MatteDataset, MixedDataset, SampleKey, SegDataset, fixed_composite, fixed_composites,
+                       load_background, sample, to_chw, unsure)
 from .labels import load_label, read_pair
 from .layouts import MATTE_LAYOUTS, PHOTO_LAYOUTS, SEG_LAYOUTS, Pair, find_backgrounds, find_layout, find_pairs, subdir
 from .splits import select_split, split, split_mismatch, stable_hash, subset
 
 __all__ = ["MATTE_LAYOUTS", "PHOTO_LAYOUTS", "SEG_LAYOUTS", "MatteDataset", "MixedDataset", "Pair", "SampleKey",
-           "SegDataset", "find_backgrounds", "find_layout", "find_pairs", "fixed_composite", "load_background",
-           "load_label", "read_pair", "sample", "select_split", "split", "split_mismatch", "stable_hash", "subdir",
-           "subset", "to_chw", "unsure"]
+           "SegDataset", "find_backgrounds", "find_layout", "find_pairs", "fixed_composite", "fixed_composites",
+           "load_background", "load_label", "read_pair", "sample", "select_split", "split", "split_mismatch",
+           "stable_hash", "subdir", "subset", "to_chw", "unsure"]

@@ -145,10 +145,18 @@ class MixedDataset:
 
 def fixed_composite(pair: Pair, backgrounds: list[Path], seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Validation composite: the background and its crop are fixed by (seed, file name), so numbers compare."""
-    rng = np.random.default_rng([seed, stable_hash(pair.image.name, seed)])
+    return fixed_composites(pair, backgrounds, [seed])[0]
+
+
+def fixed_composites(pair: Pair, backgrounds: list[Path], seeds) -> list[tuple[np.ndarray, np.ndarray]]:
+    """fixed_composite for each of ``seeds``, the foreground read once."""
     fg, pha = read_pair(pair)
-    bgr = augment.cover_crop(load_background(backgrounds, int(rng.integers(len(backgrounds)))), *fg.shape[:2], rng)
-    return augment.composite(fg, pha, bgr), pha
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng([seed, stable_hash(pair.image.name, seed)])
+        bgr = augment.cover_crop(load_background(backgrounds, int(rng.integers(len(backgrounds)))), *fg.shape[:2], rng)
+        out.append((augment.composite(fg, pha, bgr), pha))
+    return out
 
 
 def load_background(backgrounds: list[Path], start: int) -> np.ndarray:
