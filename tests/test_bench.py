@@ -129,11 +129,85 @@ def test_bench_onnx_path_and_tensorrt_skip_on_cpu(tiny_onnx):
     assert "tensorrt/fp16" in format_report(report)
 
 
+@pytest.mark.parametrize("given, size", [("64", (64, 64)), ("64x96", (64, 96)), (" 64 X 96 ", (64, 96))])
+def test_bench_size_is_s_or_hxw(monkeypatch, given, size):
+    from wsshm_rt.bench import throughput
+    from wsshm_rt.cli import main
+
+    seen = []
+    monkeypatch.setattr(throughput, "run_bench", lambda cfg, log: seen.append(cfg) or {})
+    monkeypatch.setattr(throughput, "format_report", lambda report: "")
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "r18-0.5", "--size", given])
+    assert done.value.code == 0 and seen[0].size == size
+
+
+@pytest.mark.parametrize("given", ["abc", "100x", "x100", "1,8", "64x96x3", "-64", ""])
+def test_bench_bad_size_is_its_own_one_line_error(given, capsys):
+    from wsshm_rt.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "r18-0.5", "--size", given])
+    assert done.value.code == 2
+    assert capsys.readouterr().err == (f"wsshm-rt: error: --size takes S (a square) or HxW, e.g. 512 or 512x768, "
+                                       f"not {given!r}\n")
+
+
+def test_bench_with_nothing_timed_says_why(monkeypatch, capsys):
+    # No GPU here, or an onnxruntime without its CUDA provider: --device cuda can time nothing at all.
+    import onnxruntime
+
+    from wsshm_rt.cli import main
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(SystemExit) as done:
+        main(["bench", "r18-0.5", "--device", "cuda", "--size", "64", "--runs", "1", "--warmup", "0", "--model-only"])
+    assert done.value.code == 2
+    out = capsys.readouterr()
+    assert "measured in this run" not in out.out  # no empty table
+    error = out.err.splitlines()[-1]
+    assert error.startswith("wsshm-rt: error: nothing could be timed on cuda: every variant was skipped (")
+    assert "onnxruntime/cuda-ep: this onnxruntime has no CUDAExecutionProvider" in error
+    assert "onnxruntime/tensorrt-ep: this onnxruntime has no TensorrtExecutionProvider" in error
+
+
+def test_a_run_whose_every_row_is_skipped_is_an_error_but_a_skip_beside_timed_rows_is_not(tiny_onnx, fixed_peer):
+    kw = dict(size=(64, 64), runs=1, warmup=0, end_to_end=False, costs=False)
+    with pytest.raises(WsshmError, match=r"nothing could be timed on cpu: every variant was skipped "
+                                         r"\(onnxruntime/cpu: its input has a fixed batch of 1\)$"):
+        run_bench(BenchConfig(models=[str(fixed_peer)], batches=(2,), **kw), log=lambda _: None)
+    report = run_bench(BenchConfig(models=[str(tiny_onnx), str(fixed_peer)], batches=(2,), **kw), log=lambda _: None)
+    assert [(r["model"], r["batch"]) for r in report["results"]] == [("r18-0.5", 2)]
+    assert [(s["model"], s["reason"]) for s in report["skipped"]] == [("peer", "its input has a fixed batch of 1")]
+
+
+def test_plot_keeps_its_title_and_legend_whole(tmp_path):
+    import cv2
+
+    from wsshm_rt.bench.report import plot_report
+
+    for names in (["r18-0.5"], ["r101", "r18", "r18-0.5"]):  # one model: the narrowest axes
+        models = {m: {"paper_fps": {"v100": 328.9, "xeon_gold_5120": 43.7}} for m in names}
+        rows = [{"model": m, "engine": "onnxruntime", "variant": "cpu", "mode": "model_only", "batch": 1, "fps": 30.0}
+                for m in names]
+        report = {"models": models, "results": rows, "config": {"size": [512, 512]},
+                  "reference": {"model": names[0], "engine": "onnxruntime", "variant": "cpu", "fps": 30.0}}
+        grey = cv2.imread(str(plot_report(report, tmp_path / "bench.png")), cv2.IMREAD_GRAYSCALE)
+        # Nothing drawn reaches an edge of the picture: the title (once cut to "m-rt throughput") and the legend
+        # beside the axes are inside it, with a white margin around them.
+        for edge in (grey[:, :3], grey[:, -3:], grey[:3], grey[-3:]):
+            assert edge.min() == 255
+
+
 def test_bench_bad_input_is_one_clear_error(tmp_path):
     with pytest.raises(WsshmError, match="unknown model"):
         run_bench(BenchConfig(models=["r19"], size=(64, 64)))
     with pytest.raises(WsshmError, match="unknown engine"):
         run_bench(BenchConfig(engines=("openvino-gpu",)))
+    with pytest.raises(WsshmError, match="no engine given"):
+        run_bench(BenchConfig(engines=()))
+    with pytest.raises(WsshmError, match="no model was given"):
+        run_bench(BenchConfig(models=[], size=(64, 64), costs=False))
     with pytest.raises(WsshmError, match="does not exist"):
         run_bench(BenchConfig(models=[str(tmp_path / "nope.onnx")], size=(64, 64)))
 
@@ -146,12 +220,13 @@ def test_cpu_bf16_runs_only_where_the_cpu_has_it(monkeypatch, native):
     monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: native)
     cfg = BenchConfig(models=["r18-0.5"], engines=("torch",), torch_variants=("bf16+channels_last",), size=(64, 64),
                       runs=2, warmup=1, end_to_end=False, costs=False)
-    report = run_bench(cfg, log=lambda _: None)
     if native:
+        report = run_bench(cfg, log=lambda _: None)
         assert [(r["variant"], r["batch"]) for r in report["results"]] == [("bf16+channels_last", 1)]
         _check_row(report["results"][0])
-    else:
-        assert report["results"] == [] and "no native bf16" in report["skipped"][0]["reason"]
+    else:  # the only variant asked for is skipped: nothing was timed, which is an error that says why
+        with pytest.raises(WsshmError, match="nothing could be timed on cpu: .*no native bf16"):
+            run_bench(cfg, log=lambda _: None)
 
 
 # ---------------------------------------------------------------- peers timed in the same run

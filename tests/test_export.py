@@ -107,3 +107,40 @@ def test_a_full_disk_during_export_is_one_sentence_and_leaves_nothing(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and "cannot write" in err[0] and "File too large" in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, extra, needle", [
+    ("m.txt", [], "-o {out} must end in .onnx (the export writes an ONNX file), e.g. {dir}/m.onnx"),
+    ("m", [], "-o {out} must end in .onnx (the export writes an ONNX file), e.g. {dir}/m.onnx"),
+    ("m.engine", [], "must end in .onnx"),
+    ("m.onnx", ["--format", "tensorrt"], "-o {out} must end in .engine (--format tensorrt writes a TensorRT engine)"),
+    ("m.engine", ["--quantize", "int8", "--calibration", "{dir}"], "must end in .onnx (--quantize int8 writes"),
+], ids=["txt", "no-suffix", "engine-as-onnx", "onnx-as-engine", "int8-as-engine"])
+def test_an_output_suffix_that_does_not_match_the_format_is_refused_before_any_work(name, extra, needle, tmp_path,
+                                                                                      capsys, monkeypatch):
+    from wsshm_rt.cli import main
+    from wsshm_rt.export import api
+
+    monkeypatch.setattr(api, "export_onnx_file", lambda *a, **k: pytest.fail("exported before checking -o"))
+    out = tmp_path / name
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--model", "r18-0.5", "-o", str(out), *[a.format(dir=tmp_path) for a in extra]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1, err
+    assert err[0].startswith("wsshm-rt: error: ") and needle.format(out=out, dir=tmp_path) in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_api_checks_the_format_and_accepts_its_suffix_in_any_case(tmp_path, monkeypatch):
+    from wsshm_rt.errors import WsshmValueError
+    from wsshm_rt.export import api
+
+    calls = []
+    monkeypatch.setattr(api, "export_onnx_file", lambda out, *a: calls.append(out) or out)
+    with pytest.raises(WsshmValueError, match="must end in .onnx"):
+        api.export_model(tmp_path / "m.txt", model="r18-0.5")
+    with pytest.raises(WsshmValueError, match="--format must be onnx or tensorrt, not 'tflite'"):
+        api.export_model(tmp_path / "m.onnx", model="r18-0.5", fmt="tflite")
+    assert calls == []
+    out = tmp_path / "m.ONNX"
+    assert api.export_model(out, model="r18-0.5") == out and calls == [out]

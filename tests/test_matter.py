@@ -169,12 +169,41 @@ def test_torch_bf16_session_is_close_to_fp32(tiny_weights, portrait, monkeypatch
     assert a.shape == b.shape and 0 < np.abs(a - b).max() < 0.05  # rounded, not broken
 
 
+def test_reduced_precision_picks_the_torch_engine_for_an_onnx_file(tiny_onnx, monkeypatch):
+    """engine="auto" with bf16: the engine that runs it (torch reads the bundled .onnx file's initializers), not a
+    refusal; an export whose BatchNorms are folded cannot be, and says what to pass instead."""
+    pytest.importorskip("torch")
+    import wsshm_rt.models as models
+
+    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
+    matter = Matter(short_side=64, device="cpu", precision="bf16")
+    assert matter.info.startswith("torch") and "bf16" in matter.info
+    assert Matter(short_side=64, device="cpu").info.startswith("onnxruntime")
+    with pytest.raises(WsshmError, match="pass the .safetensors it was exported from"):
+        Matter(tiny_onnx, device="cpu", precision="bf16")
+
+
+def test_weights_are_found_by_the_trainers_short_names(tiny_weights, tmp_path):
+    """``runs/x/best`` (no suffix) and a run folder name weights as in `eval` and `export`."""
+    pytest.importorskip("torch")
+    import shutil
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_weights, run / "last.safetensors")
+    shutil.copy(tiny_weights, run / "best.safetensors")
+    assert Matter(run / "best", device="cpu").model_path == run / "best.safetensors"
+    assert Matter(str(run), device="cpu").model_path == run / "last.safetensors"
+    with pytest.raises(WsshmError, match="does not exist"):
+        Matter(run / "worst", device="cpu")
+
+
 def test_reduced_precision_is_refused_where_it_cannot_run(tiny_weights, tiny_onnx, monkeypatch):
     pytest.importorskip("torch")
     import wsshm_rt.models as models
 
     with pytest.raises(WsshmError, match="torch engine"):
-        Matter(tiny_onnx, precision="bf16")
+        Matter(tiny_onnx, engine="onnxruntime", precision="bf16")
     with pytest.raises(WsshmError, match="needs a CUDA GPU"):
         Matter(tiny_weights, device="cpu", precision="fp16")
     with pytest.raises(WsshmError, match="precision must be fp32, bf16 or fp16, not .int4."):

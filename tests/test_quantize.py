@@ -117,7 +117,7 @@ def test_export_cli_quantises_the_exported_model(tiny_weights, photo_dir, tmp_pa
 
     calls = []
 
-    def fake_quantize(fp32, out, calibration):
+    def fake_quantize(fp32, out, calibration, skipped=None):
         meta = {p.key: p.value for p in onnx.load(str(fp32)).metadata_props}
         calls.append((meta["architecture"], meta.get("trained"), out, calibration))
         out.write_bytes(b"int8")
@@ -129,6 +129,61 @@ def test_export_cli_quantises_the_exported_model(tiny_weights, photo_dir, tmp_pa
         main(["export", "--weights", str(tiny_weights), "--quantize", "int8", "--calibration", str(photo_dir),
               "-o", str(out)])
     assert done.value.code == 0 and calls == [("r18-0.5", None, out, photo_dir)]
+
+
+@pytest.fixture
+def mixed_dir(photo_dir, tmp_path):
+    """The 4 photos, and before them (in name order) a text file, a cut-off PNG and an empty JPEG."""
+    import shutil
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(photo_dir, folder)
+    (folder / "a-text.jpg").write_text("not an image")
+    (folder / "b-cut.png").write_bytes(cv2.imencode(".png", make_portrait(64, 64)[0])[1].tobytes()[:300])
+    (folder / "c-empty.jpg").write_bytes(b"")
+    return folder
+
+
+def test_unreadable_calibration_images_are_reported_and_skipped(tiny_onnx, mixed_dir, tmp_path, caplog):
+    """As predict does: one line each, the first ``max_images`` readable images are used, the model is written."""
+    from wsshm_rt.export.quantize import ImageCalibrationReader
+
+    reader = ImageCalibrationReader(mixed_dir, tiny_onnx, size=64, max_images=4)
+    bad = [str(mixed_dir / n) for n in ("a-text.jpg", "b-cut.png", "c-empty.jpg")]
+    assert sorted(reader.skipped) == bad and "is empty" in reader.skipped[bad[2]]
+    assert [path.name for path, _ in reader.items] == [f"p{i}.jpg" for i in range(4)]  # 4 readable, not 1
+    assert [reader.get_next()["image"].shape for _ in range(4)] == [(1, 3, 64, 64)] * 4
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w.split(": ")[2] for w in warned] == [f"skipped {b}" for b in bad]
+    caplog.clear()
+    skipped = {}
+    out = quantize_int8(tiny_onnx, tmp_path / "q.onnx", mixed_dir, QuantOptions(size=64, larger=None),
+                        skipped=skipped)
+    assert sorted(skipped) == bad and any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+
+
+def test_a_calibration_folder_with_nothing_readable_is_one_sentence(tiny_onnx, tmp_path):
+    (tmp_path / "bad").mkdir()
+    for name in ("x.jpg", "y.png"):
+        (tmp_path / "bad" / name).write_bytes(b"junk")
+    with pytest.raises(WsshmError, match=r"^none of the 2 images in --calibration .*bad could be read$"):
+        quantize_int8(tiny_onnx, tmp_path / "q.onnx", tmp_path / "bad")
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_export_cli_skips_unreadable_calibration_images_with_exit_code_1(tiny_weights, mixed_dir, tmp_path,
+                                                                          capsys):
+    """The int8 model is written, calibrated on the readable images; the run says how many were skipped."""
+    from wsshm_rt.cli import main
+
+    out = tmp_path / "q.onnx"
+    with pytest.raises(SystemExit) as done:
+        main(["export", "--weights", str(tiny_weights), "--quantize", "int8", "--calibration", str(mixed_dir),
+              "--short-side", "64", "-o", str(out)])
+    captured = capsys.readouterr()
+    assert done.value.code == 1, captured.err
+    assert captured.out.strip().splitlines()[-1] == f"wrote {out} (3 unreadable calibration images skipped)"
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
 
 
 @pytest.mark.parametrize("extra", [[], ["--calibration", "{missing}"], ["--format", "tensorrt"],

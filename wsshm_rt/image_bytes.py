@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import stat
 import struct
 import zlib
@@ -111,10 +112,12 @@ def header_size(data: bytes, name: str) -> tuple[int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 width, height = im.size
-    except Image.DecompressionBombError:
-        raise WsshmError(f"{name} is over {2 * MAX_PIXELS / 1e6:.0f} MP (a decompression bomb or an absurd size); "
-                         f"wsshm-rt reads images of up to "
-                         f"{MAX_PIXELS / 1e6:.0f} MP") from None
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses a header of over twice its limit itself: its message holds the pixel count, not the size.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        what = (f"{int(found[1]) / 1e6:.0f} MP (a decompression bomb or an absurd size)" if found else
+                "a decompression bomb or an absurd size")
+        raise WsshmError(f"{name} is {what}; wsshm-rt reads images of up to {MAX_PIXELS / 1e6:.0f} MP") from None
     except Exception:
         size = _tiff_size(data) or _pfm_size(data)  # float RGB TIFFs and PFMs, which OpenCV reads and Pillow not
         if size is None:

@@ -40,7 +40,7 @@ class Matter:
     model: path to ``.onnx``, ``.safetensors`` (torch engine) or ``.engine`` (TensorRT); None = bundled default.
     engine: "auto" | "onnxruntime" | "tensorrt" | "torch".  device: "auto" | "cpu" | "cuda".
     short_side: the shorter side the image is resized to before inference; None = the model's own
-        recommendation (its ``short_side`` metadata), else 512 as in METHOD.md.
+        recommendation (its ``short_side`` metadata), else the paper's 512.
     threads: CPU threads for inference (None = the engine's default).
     precision: "fp32" (default) | "bf16" | "fp16", torch engine only: bf16 on a CPU with native bf16
         (AVX512-BF16 or AMX) or a GPU, fp16 on a GPU.
@@ -182,8 +182,20 @@ def _model_path(model) -> Path:
         raise WsshmTypeError(f"model must be a path (str or os.PathLike) or None, not a {type(model).__name__}")
     if not str(model).strip():
         raise WsshmValueError("the model path is empty; pass None (or nothing) for the bundled model")
-    check_model_path(Path(model))
-    return Path(model)
+    path = _weights_shorthand(Path(model))
+    check_model_path(path)
+    return path
+
+
+def _weights_shorthand(path: Path) -> Path:
+    """The trainer's names for weights, as ``eval`` and ``export`` take them: ``runs/x/best`` for
+    ``runs/x/best.safetensors``, and a run folder for its ``last.safetensors``. Anything else is left as it is."""
+    if path.is_dir():
+        return next((c for c in (path / "model.safetensors", path / "last.safetensors") if c.is_file()), path)
+    if not path.exists() and not path.suffix:
+        named = path.with_name(path.name + ".safetensors")
+        return named if named.is_file() else path
+    return path
 
 
 def _image_list(images) -> list:

@@ -1,4 +1,4 @@
-"""Matting and segmentation metrics (METHOD.md "Evaluation"), numpy + OpenCV only.
+"""Matting and segmentation metrics (the paper's evaluation), numpy + OpenCV only.
 
 Inputs are float alpha mattes in [0, 1] at the same size, Shape(H, W): ``pred`` and ``gt``. uint8 mattes are
 divided by 255. Sums run in float64.
@@ -30,7 +30,7 @@ import numpy as np
 
 from .errors import WsshmError
 
-REPORT_SCALE = {"mse": 1e3, "mse_boundary": 1e3, "mse_far": 1e3}  # MSE is reported x1e3 (METHOD.md)
+REPORT_SCALE = {"mse": 1e3, "mse_boundary": 1e3, "mse_far": 1e3}  # MSE is reported x1e3, as the paper reports it
 
 
 # ---------------------------------------------------------------- regions

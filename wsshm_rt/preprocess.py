@@ -1,4 +1,4 @@
-"""Resize / pad / normalise an image for the network, and bring the alpha back (METHOD.md, Evaluation).
+"""Resize / pad / normalise an image for the network, and bring the alpha back (the paper's evaluation).
 
 Test time: the SHORTER side is resized to ``short_side`` (512 by default), the image is padded to a
 multiple of 32, and the predicted alpha is cropped and resized back to the input size.

@@ -191,20 +191,72 @@ def _folder(tmp_path, bad_at=None, bad=b"not an image", resize_at=None):
     return folder
 
 
-@pytest.mark.parametrize("bad_at, bad, resize_at, kept", [
-    (5, b"not an image", None, 5), (3, png_bomb(20000, 20000), None, 3), (None, b"", 4, 4)],
-    ids=["text-frame", "bomb-frame", "size-change"])
-def test_a_frame_folder_stops_at_a_bad_frame_and_keeps_the_frames_before(bad_at, bad, resize_at, kept, tmp_path,
-                                                                          capfd):
-    folder = _folder(tmp_path, bad_at, bad, resize_at)
+def _warnings(caplog) -> list[str]:
+    """The warnings logged (what a terminal shows on stderr; pytest captures them here)."""
+    import logging
+
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def _times(path):
+    with av.open(str(path)) as c:
+        return [round(f.time, 3) for f in c.decode(video=0)]
+
+
+@pytest.mark.parametrize("bad_at, bad", [(5, b"not an image"), (3, png_bomb(20000, 20000)), (0, b""),
+                                         (0, png_bomb(30000, 30000)), (7, b"\x89PNG cut off")],
+                         ids=["text-frame", "bomb-frame", "empty-first", "bomb-first", "cut-last"])
+def test_a_bad_frame_in_a_folder_is_reported_and_skipped_and_the_rest_written(bad_at, bad, tmp_path, capfd,
+                                                                                 caplog):
+    """As predict does with a folder: one line for the bad file, every good frame written, exit code 1. The bad
+    frame's time stays empty (the frame before is shown longer): the others keep their times."""
+    folder = _folder(tmp_path, bad_at, bad)
+    res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 1 and "Traceback" not in res.err, res.err
+    bad_name = f"f{bad_at:03d}.png"
+    named = [line for line in _warnings(caplog) + res.err_lines if bad_name in line]
+    assert len(named) == 1 and named[0].startswith(f"wsshm-rt: warning: skipped {folder / bad_name}: "), named
+    assert "ended early" not in res.err and "truncated" not in res.err
+    assert "7 frames in" in res.err and "1 frame skipped" in res.err
+    first = 1 if bad_at == 0 else 0
+    assert _times(tmp_path / "out.mp4") == [round((i - first) / 25, 3) for i in range(FRAMES) if i != bad_at]
+    assert_no_partial_files(tmp_path)
+
+
+def test_a_frame_of_another_size_is_scaled_to_the_first_frames_size(tmp_path, capfd, caplog):
+    """A video has one size: the odd frame is scaled to cover it (one warning naming it, a count at the end),
+    every frame is written and the run succeeds."""
+    folder = _folder(tmp_path, resize_at=4)
+    (folder / "f006.png").write_bytes(encode(portrait(96, 80)))
     res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
     assert res.code == 0 and "Traceback" not in res.err, res.err
-    assert "the input ended early" in res.err and _count(tmp_path / "out.mp4") == kept
+    warned = _warnings(caplog)
+    assert len(warned) == 1 and "f004.png is 40x40 but the first frame is 64x48" in warned[0], warned
+    assert "scaled to cover 64x48 and centre-cropped" in warned[0] and "2 frames of another size" in res.err
+    assert "ended early" not in res.err and "truncated" not in res.err
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert [(f.width, f.height) for f in c.decode(video=0)] == [(64, 48)] * FRAMES
+
+
+def test_a_frame_folder_with_no_readable_frame_is_one_error(tmp_path, capfd, caplog):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"f{i}.png").write_bytes(b"not an image")
+    res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
+    assert res.code == 2 and "Traceback" not in res.err, res.err
+    assert res.err_lines[-1] == f"wsshm-rt: error: none of the 3 images in {folder} could be read"
+    warned = _warnings(caplog)
+    assert len(warned) == 3 and all(w.startswith(f"wsshm-rt: warning: skipped {folder / f'f{i}.png'}: ")
+                                    for i, w in enumerate(warned)), warned
+    assert not (tmp_path / "out.mp4").exists()
 
 
 @pytest.mark.parametrize("bad", [b"", b"not an image", png_bomb(30000, 30000)], ids=["empty", "text", "bomb"])
-def test_a_frame_folder_whose_first_frame_is_bad_is_one_line(bad, tmp_path, capfd):
-    folder = _folder(tmp_path, 0, bad)
+def test_a_frame_folder_of_one_bad_image_is_one_line(bad, tmp_path, capfd):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "f000.png").write_bytes(bad)
     res = run_cli(capfd, "video", folder, "-o", tmp_path / "out.mp4", *FAST)
     assert_error(res, "f000.png")
     assert not (tmp_path / "out.mp4").exists()

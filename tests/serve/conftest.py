@@ -39,6 +39,12 @@ class Server:
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                 chunked: bool = False):
         """(status, content type, body bytes) of one request on a fresh connection."""
+        status, answer_headers, answer = self.exchange(method, path, body, headers, chunked)
+        return status, answer_headers.get("content-type", ""), answer
+
+    def exchange(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                 chunked: bool = False):
+        """(status, headers with lower-case names, body bytes) of one request on a fresh connection."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         try:
             if chunked:
@@ -46,7 +52,7 @@ class Server:
             else:
                 conn.request(method, path, body=body, headers=headers or {})
             res = conn.getresponse()
-            return res.status, res.getheader("content-type", ""), res.read()
+            return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
         finally:
             conn.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -66,11 +67,28 @@ def test_missing_extra_prints_the_pip_line():
     (("--workers", "0"), "--workers must be at least 1"),
     (("--limit-concurrency", "0"), "--limit-concurrency must be at least 1"),
     (("--model", "no-such-model.onnx"), "does not exist"),
+    (("--port", "99999"), "--port must be a whole number from 0 to 65535, not 99999"),
+    (("--port", "65536"), "--port must be a whole number from 0 to 65535, not 65536"),
+    (("--host", "192.0.2.1"), "--host 192.0.2.1 is not an address of this machine"),  # TEST-NET-1: nobody's
 ])
 def test_bad_flags_are_one_line(args, words):
     out = _cli("serve", *args)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and words in out.stderr
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_a_port_in_use_is_one_line(listening):
+    # Another program holds the port: a server listening on it, or a socket bound to it and not listening yet.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        if listening:
+            taken.listen()
+        port = taken.getsockname()[1]
+        out = _cli("serve", "--port", str(port))
+    assert out.returncode == 2
+    assert out.stderr == (f"wsshm-rt: error: port {port} on 127.0.0.1 is already in use (another server?); stop it "
+                          "or choose another --port\n")
 
 
 def test_the_cli_does_not_import_the_server_or_ray():

@@ -151,6 +151,23 @@ def test_metrics_count_requests_errors_latency_and_batches(server, expected_alph
     assert after["wsshm_requests_in_flight"] == 0
 
 
+@pytest.mark.parametrize("method, path, status, allow, words", [
+    ("GET", "/v1/matte", 405, "POST", "/v1/matte does not take GET; use POST"),
+    ("DELETE", "/healthz", 405, "GET", "/healthz does not take DELETE; use GET"),
+    ("GET", "/v2/matte", 404, None, "nothing at /v2/matte"),
+    ("GET", "/static/no-such.js", 404, None, "nothing at /static/no-such.js"),
+])
+def test_errors_of_the_framework_are_one_sentence_too(server, method, path, status, allow, words):
+    kind = "method_not_allowed" if status == 405 else "not_found"
+    before = server.metrics().get(f'wsshm_errors_total{{kind="{kind}"}}', 0)
+    got, headers, answer = server.exchange(method, path)
+    assert (got, headers["content-type"]) == (status, "application/json")
+    assert headers.get("allow") == allow  # a 405 still says which methods the path takes
+    assert words in error_of(answer) and "detail" not in json.loads(answer)
+    assert json.loads(answer)["kind"] == kind
+    assert server.metrics()[f'wsshm_errors_total{{kind="{kind}"}}'] == before + 1
+
+
 def test_docs_and_page(server):
     status, kind, body = server.request("GET", "/openapi.json")
     assert status == 200 and "/v1/matte" in json.loads(body)["paths"]

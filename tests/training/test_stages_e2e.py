@@ -224,3 +224,39 @@ def test_worker_processes_give_the_same_run_across_epochs(tiny_data, tmp_path):
     b, _ = load_weights(tmp_path / "1" / "last")
     assert json.loads((tmp_path / "1" / "summary.json").read_text())["step"] == 7  # 7 steps = 2+ epochs of 3
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _meta_side(path) -> int:
+    return int(load_weights(path)[1]["short_side"])
+
+
+def test_weights_recommend_the_size_of_the_model_they_start_from(runs, tiny_data, tmp_path, capsys):
+    """--val-short-side unset: a fine-tune keeps the inference size its starting model recommends (the bundled model's
+    320, not 512 or a preset's validation size), a student from random init takes its teacher's, a run from scratch
+    the paper's 512; set, it wins. A rerun of a finished run says there is nothing to do."""
+    from wsshm_rt.matter import default_model_path
+
+    i = TINY.index("--val-short-side")
+    flags = TINY[:i] + TINY[i + 2:]
+    seg, teacher = str(tiny_data["seg"]), f"{runs}/teacher/last"  # the teacher recommends 64 (TINY's size)
+
+    def student(out, *extra):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "student", "--seg", seg, "--teacher", teacher, "--out", str(tmp_path / out),
+                  "--iters", "1", "--val-limit", "1", *extra, *flags])
+        assert exc.value.code in (0, None)
+        return _meta_side(tmp_path / out / "last")
+
+    assert _meta_side(teacher) == 64
+    assert student("from-teacher") == 64
+    assert "weights in" in capsys.readouterr().err
+    assert student("from-bundled", "--init", str(default_model_path())) == 320
+    assert student("told", "--val-short-side", "96") == 96
+    assert student("scratch", "--model", "r18") == 64  # another architecture, random init: its teacher's size
+    with pytest.raises(SystemExit):
+        main(["train", "pretrain", "--seg", seg, "--model", "r18-0.5", "--out", str(tmp_path / "pre"), "--iters", "1",
+              "--val-limit", "1", *flags])
+    assert _meta_side(tmp_path / "pre" / "last") == 512
+    capsys.readouterr()
+    assert student("from-teacher") == 64
+    assert "already finished its 1 steps: nothing to train" in capsys.readouterr().err

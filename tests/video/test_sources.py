@@ -103,17 +103,51 @@ def test_a_video_with_no_frames_is_one_sentence(video_model, tmp_path, capsys, c
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-video.mkv"]
 
 
-def test_unreadable_frame_in_an_image_folder_keeps_the_frames_before(matter, tmp_path):
-    import cv2
-
+def _frame_folder(tmp_path, n=5, h=96, w=128):
     folder = tmp_path / "frames"
     folder.mkdir()
-    frames, _ = moving_ellipse(5, 96, 128)
+    frames, _ = moving_ellipse(n, h, w)
     for i, rgb in enumerate(frames):
         cv2.imwrite(str(folder / f"f{i}.png"), rgb[:, :, ::-1])
+    return folder, frames
+
+
+def test_unreadable_frames_in_an_image_folder_are_skipped_and_the_rest_written(matter, tmp_path):
+    folder, _ = _frame_folder(tmp_path)
     (folder / "f3.png").write_bytes(b"\x89PNG cut off")
+    (folder / "f0.png").write_bytes(b"text, not an image")  # the first: the size comes from the next one
     result = matte_video(folder, tmp_path / "o.mp4", matter, progress=False)
-    assert result.frames == len(decode(tmp_path / "o.mp4")[0]) == 3 and result.truncated
+    frames, _ = decode(tmp_path / "o.mp4")
+    assert result.frames == len(frames) == 3 and not result.truncated and result.resized == 0
+    assert sorted(result.skipped) == [str(folder / "f0.png"), str(folder / "f3.png")]
+    assert "not a readable image" in result.skipped[str(folder / "f0.png")]
+    assert [round(f.time, 3) for f in frames] == [0, 0.04, 0.12]  # from f1, the first read; f3's time stays empty
+
+
+def test_an_image_of_another_size_is_scaled_to_cover_the_first_ones(tmp_path):
+    from wsshm_rt.compose import fit_cover
+    from wsshm_rt.video.sources import ImageFolderSource
+
+    folder, frames = _frame_folder(tmp_path)
+    square = np.ascontiguousarray(cv2.resize(frames[2], (80, 80)))  # another aspect: covered, not stretched
+    cv2.imwrite(str(folder / "f2.png"), square[:, :, ::-1])
+    src = ImageFolderSource(folder)
+    got = [f.rgb for f in src]
+    assert src.size == (128, 96) and [g.shape for g in got] == [(96, 128, 3)] * 5
+    assert np.array_equal(got[2], fit_cover(square, 96, 128)) and np.array_equal(got[3], frames[3])
+    assert src.resized == 1 and not src.skipped and not src.truncated
+
+
+def test_an_image_folder_with_nothing_readable_is_one_sentence(tmp_path):
+    from wsshm_rt.video.sources import ImageFolderSource
+
+    folder, _ = _frame_folder(tmp_path, n=2)
+    for f in folder.iterdir():
+        f.write_bytes(b"junk")
+    with pytest.raises(WsshmError, match=r"^none of the 2 images in .*frames could be read$"):
+        ImageFolderSource(folder)
+    with pytest.raises(WsshmError, match=r"f0.png is not a readable image"):
+        ImageFolderSource(folder / "f0.png")
 
 
 def test_missing_camera_names_source(matter, tmp_path):

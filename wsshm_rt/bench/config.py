@@ -67,6 +67,8 @@ class ModelSpec:
 def check_config(cfg: BenchConfig) -> None:
     if cfg.device not in ("cpu", "cuda"):
         raise WsshmError(f"device must be cpu or cuda, not {cfg.device!r}")
+    if not cfg.engines:
+        raise WsshmError(f"no engine given; choose from {', '.join(ENGINES)}")
     bad = [e for e in cfg.engines if e not in ENGINES]
     if bad:
         raise WsshmError(f"unknown engine {bad[0]!r}; choose from {', '.join(ENGINES)}")

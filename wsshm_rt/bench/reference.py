@@ -1,7 +1,7 @@
 """The paper's speed figures, quoted in their own columns beside our measurements; never measured by this code,
 and never a reference that our rows are divided by (ratios come from a reference timed in the same run)."""
 
-# The paper, ONNX Runtime at 512x512, frames per second (METHOD.md, Headline numbers; the paper's Table 1).
+# The paper, ONNX Runtime at 512x512, frames per second (the paper's Table 1).
 PAPER_FPS = {
     "r101": {"v100": 58.3, "xeon_gold_5120": 5.0},
     "r18": {"v100": 222.2, "xeon_gold_5120": 18.7},

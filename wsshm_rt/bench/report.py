@@ -128,7 +128,8 @@ def plot_report(report: dict, path: Path) -> Path:
     fps = {(r["model"], f"{r['engine']}/{r['variant']}"): r["fps"] for r in rows}
     paper = [("paper Xeon 5120 (quoted)", "xeon_gold_5120", "0.75"), ("paper V100 (quoted)", "v100", "0.45")]
     width = 0.8 / max(1, len(series) + len(paper))
-    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(models)), 4))
+    # constrained: the axes leave room for the legend outside them, and the title is the figure's, centred on it
+    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(models)) + 3, 4.5), layout="constrained")
     xs = np.arange(len(models))
     for i, s in enumerate(series):
         ax.bar(xs + i * width, [fps.get((m, s), 0) for m in models], width, label=f"measured: {s}")
@@ -142,12 +143,11 @@ def plot_report(report: dict, path: Path) -> Path:
     ax.set_xticks(xs + width * (len(series) + len(paper) - 1) / 2, models)
     ax.set_ylabel("images / s")
     ax.set_yscale("log")
-    ax.set_title(f"wsshm-rt throughput, {report['config']['size'][0]}x{report['config']['size'][1]} "
+    fig.suptitle(f"wsshm-rt throughput, {report['config']['size'][0]}x{report['config']['size'][1]} "
                  "(fixed-shape models at their own)")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.1)  # whatever sticks out is kept, not cut
     plt.close(fig)
     return path

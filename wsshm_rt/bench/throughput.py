@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..errors import WsshmError
 from .config import DEFAULT_MODELS, ENGINES, BenchConfig, ModelSpec, Skip, check_config, parse_torch_variant
 from .end_to_end import end_to_end
 from .report import add_ratios, config_json, format_report, format_row, machine_info, plot_report
@@ -46,9 +47,25 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> dict:
                     stats = end_to_end(runner.run_numpy, cfg.size, spec.metadata, cfg.runs, cfg.warmup)
                     results.append(_row(row0, "end_to_end", (1, 3, *cfg.size), stats, None))
                     log(format_row(results[-1]))
+    if not results:
+        raise WsshmError(_nothing_timed(cfg, skipped))
     ref = find_reference(cfg, specs)
     return {"machine": machine_info(cfg), "config": config_json(cfg), "models": info,
             "reference": add_ratios(results, ref.label if ref else None), "results": results, "skipped": skipped}
+
+
+def _nothing_timed(cfg: BenchConfig, skipped: list[dict]) -> str:
+    """Why a run timed no row at all: each reason once, with the engine variants it skipped. (A row skipped while
+    others ran is only listed in the report.)"""
+    reasons: dict[str, list[str]] = {}
+    for s in skipped:
+        name = f"{s['engine']}/{s['variant']}"
+        if name not in reasons.setdefault(s["reason"], []):
+            reasons[s["reason"]].append(name)
+    if not reasons:
+        return "nothing to time: no model was given"
+    why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
+    return f"nothing could be timed on {cfg.device}: every variant was skipped ({why})"
 
 
 def _load(specs: list[ModelSpec], cfg: BenchConfig, tmp: Path, skipped: list, log) -> list:

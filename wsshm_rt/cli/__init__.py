@@ -110,9 +110,11 @@ def export(
     """Export weights to ONNX (dynamic batch/height/width), a TensorRT engine, or an int8 ONNX."""
     from ..export.api import export_model
 
+    skipped: dict = {}  # unreadable calibration images, reported and skipped: exit code 1, as predict's
     path = export_model(out, weights=weights, model=model, fmt=fmt.value, opset=opset, fp16=fp16,
-                        quantize=quantize, calibration=calibration, short_side=short_side)
-    typer.echo(f"wrote {path}")
+                        quantize=quantize, calibration=calibration, short_side=short_side, skipped=skipped)
+    typer.echo(f"wrote {path}" + (f" ({len(skipped)} unreadable calibration images skipped)" if skipped else ""))
+    raise typer.Exit(1 if skipped else 0)
 
 
 for _area in (cli_train, cli_video, cli_bench, cli_data, cli_serve):

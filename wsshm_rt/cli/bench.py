@@ -5,6 +5,7 @@ Heavy imports (torch, av, ...) happen inside the command functions, never at mod
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -30,10 +31,11 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def _size(text: str) -> tuple[int, int]:
-    parts = _ints(text.lower().replace("x", ","), "--size")
-    if len(parts) not in (1, 2):
-        raise WsshmError(f"--size takes S or HxW, e.g. 512 or 512x768, not {text!r}")
-    return (parts[0], parts[-1])
+    """'512' -> (512, 512); '512x768' -> (512, 768); anything else (a missing side, a comma, a letter) is refused."""
+    found = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+)\s*)?", text, re.ASCII | re.IGNORECASE)
+    if not found:
+        raise WsshmError(f"--size takes S (a square) or HxW, e.g. 512 or 512x768, not {text!r}")
+    return (int(found[1]), int(found[2] or found[1]))
 
 
 def with_default_models(given: list[str], defaults) -> list[str]:

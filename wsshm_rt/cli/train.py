@@ -8,6 +8,7 @@ Heavy imports (torch, ...) happen inside the command functions, never at module 
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional
@@ -55,6 +56,17 @@ def default_text(value) -> str:
     return f"\\[default: {value!r}]"
 
 
+def _finished(cfg, summary: dict) -> str:
+    """The line a finished train command ends with: where the weights are, or that there was nothing to do."""
+    out = Path(cfg.out)
+    if summary["start_step"] >= cfg.iters:
+        return (f"wsshm-rt: {out} has already finished its {cfg.iters} steps: nothing to train (raise --iters to go "
+                "on from there, or --no-resume to start over)")
+    best = " and best.safetensors" if (out / "best.safetensors").exists() else ""
+    return (f"wsshm-rt: trained {cfg.stage} steps {summary['start_step'] + 1}-{summary['step']}; weights in {out}: "
+            f"last.safetensors{best} (inference size {cfg.val_short_side})")
+
+
 def _stage_command(stage: str):
     def command(config: Optional[Path] = None, preset: Optional[str] = None, **flags):
         from ..training.config import resolve_config
@@ -64,6 +76,8 @@ def _stage_command(stage: str):
         summary = train(cfg)
         if summary["replica_digests"] and len(set(summary["replica_digests"])) != 1:
             typer.echo("wsshm-rt: warning: DDP replicas ended with different weights", err=True)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+            typer.echo(_finished(cfg, summary), err=True)
 
     extra = [
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],
@@ -159,7 +173,7 @@ def average_command(
 
 def register(app: typer.Typer) -> None:
     """Add `train <stage>`, `train recipe`, `eval` and `average` to `app`."""
-    train_app = typer.Typer(no_args_is_help=True, help="Train: pretrain -> teacher -> student (METHOD.md), or a "
+    train_app = typer.Typer(no_args_is_help=True, help="Train: pretrain -> teacher -> student (the paper's method), or a "
                             "whole recipe.")
     for stage in STAGES:
         train_app.command(stage, help=STAGE_HELP[stage])(_stage_command(stage))

@@ -45,18 +45,30 @@ def _video_matter(model, engine, device, short_side, threads, workers, refine="g
 
 
 def _report(result) -> None:
+    """The run's summary line (and warnings) on stderr; exit code 1 when frames were skipped, as predict's."""
     where = f" -> {result.output}" if result.output else ""
     dropped = f", {result.dropped} stale camera frames dropped" if result.dropped else ""
-    typer.echo(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} FPS){dropped}{where}", err=True)
+    skipped = f", {_frames(len(result.skipped))} skipped (unreadable)" if result.skipped else ""
+    resized = f", {_frames(result.resized)} of another size scaled to the first's" if result.resized else ""
+    typer.echo(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} FPS){dropped}{skipped}{resized}"
+               f"{where}", err=True)
     if result.interrupted:
         typer.echo("stopped by Ctrl-C; the output holds the frames processed so far", err=True)
     if result.truncated:
         typer.echo("warning: the input ended early (truncated or corrupt); the output holds the frames read",
                    err=True)
+    if result.skipped:
+        raise typer.Exit(1)
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame{'s' if n != 1 else ''}"
 
 
 def video(
-    source: str = typer.Argument(..., help="Input video file, or a folder of images (frames in name order)."),
+    source: str = typer.Argument(..., help="Input video file, or a folder of images (frames in name order; an "
+                                 "unreadable one is skipped, exit code 1; one of another size is scaled to cover "
+                                 "the first's)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv/.webm/.avi, or a folder "
                                 "(PNG sequence)."),
     background: Optional[str] = typer.Option(None, "--background", "-b", help="Colour ('#00ff00'), 'blur' or an "

@@ -37,12 +37,14 @@ def open_engine(model_path: Path, engine: str = "auto", device: str = "auto", th
     check_choice("engine", engine, ENGINES)
     check_choice("device", device, DEVICES)
     suffix = model_path.suffix.lower()
-    kind = engine if engine != "auto" else {".engine": "tensorrt", ".plan": "tensorrt",
-                                              ".safetensors": "torch"}.get(suffix, "onnxruntime")
     check_choice("precision", precision, PRECISIONS)
+    natural = {".engine": "tensorrt", ".plan": "tensorrt", ".safetensors": "torch"}.get(suffix, "onnxruntime")
+    # A precision other than fp32 is the torch engine's (it runs .onnx files too, from their initializers).
+    kind = engine if engine != "auto" else "torch" if precision != "fp32" and natural != "tensorrt" else natural
     if precision != "fp32" and kind != "torch" and (kind, precision) != ("openvino", "bf16"):
-        raise WsshmError(f"precision {precision} runs on the torch engine (a .safetensors model), and bf16 on the "
-                         "openvino engine; ONNX Runtime and TensorRT run a model at the precision it was exported with")
+        raise WsshmError(f"precision {precision} runs on the torch engine (engine torch, an .onnx or .safetensors "
+                         "model), and bf16 on the openvino engine; ONNX Runtime and TensorRT run a model at the "
+                         "precision it was exported with")
     if kind == "onnxruntime":
         from .onnxruntime import OrtEngine
 

@@ -5,20 +5,26 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import WsshmError, WsshmValueError, check_int, require
+from ..errors import WsshmError, WsshmValueError, check_choice, check_int, require
 from ..files import ensure_writable
 from ..weights import check_short_side
+
+SUFFIXES = {"onnx": (".onnx",), "tensorrt": (".engine", ".plan")}  # the output file's suffixes for each format
+FORMAT_NAMES = {"onnx": "an ONNX file", "tensorrt": "a TensorRT engine"}
 
 
 def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx", opset: int = 17,
                  fp16: bool = False, quantize: str | None = None, calibration=None,
-                 short_side: int | None = None) -> Path:
+                 short_side: int | None = None, skipped: dict | None = None) -> Path:
     """Export ``weights`` (or an untrained ``model`` architecture) to ONNX, int8 ONNX or a TensorRT engine.
 
     ``short_side``: the inference size to recommend in the file's metadata (what ``Matter`` uses by default);
-    None keeps the weights' own recommendation, if they carry one.
+    None keeps the weights' own recommendation, if they carry one. ``out`` must end in .onnx (.engine for
+    TensorRT). An unreadable calibration image is reported and skipped; ``skipped``, if given, receives each
+    (path -> reason).
     """
     out = Path(out)
+    check_choice("--format", fmt, SUFFIXES)
     check_opset(opset)
     if short_side is not None:
         check_short_side(short_side, "--short-side")
@@ -34,8 +40,13 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
     if quantize and not Path(calibration).is_dir():
         raise WsshmError(f"--calibration {calibration} is not a folder of images")
     # The output too: the exporters would otherwise fail with a traceback after the model is built.
+    suffix = SUFFIXES[fmt][0]
     if out.is_dir():
-        raise WsshmError(f"{out} is a folder; give the output file name, e.g. {out / 'model.onnx'}")
+        raise WsshmError(f"{out} is a folder; give the output file name, e.g. {out / ('model' + suffix)}")
+    if out.suffix.lower() not in SUFFIXES[fmt]:
+        what = "--quantize int8" if quantize else "--format tensorrt" if fmt == "tensorrt" else "the export"
+        example = out.with_suffix(suffix) if out.suffix else out.with_name(out.name + suffix)
+        raise WsshmValueError(f"-o {out} must end in {suffix} ({what} writes {FORMAT_NAMES[fmt]}), e.g. {example}")
     ensure_writable(out.parent)
     if fmt == "onnx" and not quantize:
         return export_onnx_file(out, weights, model, opset, short_side)
@@ -44,7 +55,7 @@ def export_model(out, weights=None, model: str | None = None, fmt: str = "onnx",
         if quantize:
             from .quantize import quantize_int8
 
-            return quantize_int8(fp32, out, calibration)
+            return quantize_int8(fp32, out, calibration, skipped=skipped)
         from .tensorrt import build_engine
 
         return build_engine(fp32, out, fp16=fp16)

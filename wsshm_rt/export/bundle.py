@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("weights", help="runs/x/best, x.safetensors or an earlier bundle's .onnx.")
     ap.add_argument("--short-side", type=int, default=None, help="Recommended inference short side.")
     ap.add_argument("--note", default="", help="A line for the metadata (e.g. the recipe).")
-    ap.add_argument("--out-dir", default=str(ASSETS))
+    ap.add_argument("--out-dir", default=str(ASSETS),
+                    help="Folder to write wsshm-r18-0.5.onnx into (default: the package's assets, replacing the "
+                         "bundled model; give another folder to make a candidate without touching it).")
     args = ap.parse_args(argv)
     try:
         path = bundle(args.weights, args.out_dir, args.short_side, **({"note": args.note} if args.note else {}))

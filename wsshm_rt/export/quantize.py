@@ -10,6 +10,7 @@ convolutions too: keeping them in fp32 (``exclude_head``) changed the MSE by les
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 
 from ..errors import WsshmError, require
 from ..files import write_atomic
+
+log = logging.getLogger("wsshm_rt")
 
 # Nodes kept in fp32 when QuantOptions.exclude_head is set: the exporter names them after the module path.
 HEAD_PREFIXES = ("/refine/", "/head/")
@@ -39,14 +42,21 @@ class QuantOptions:
     pre_process: bool = True        # onnxruntime's quant_pre_process (shape inference + graph fusion) first
 
 
-def quantize_int8(fp32_onnx: Path, out: Path, calibration_dir, options: QuantOptions | None = None) -> Path:
-    """Quantise ``fp32_onnx`` to int8 into ``out`` (written atomically); metadata_props are carried over."""
+def quantize_int8(fp32_onnx: Path, out: Path, calibration_dir, options: QuantOptions | None = None,
+                  skipped: dict | None = None) -> Path:
+    """Quantise ``fp32_onnx`` to int8 into ``out`` (written atomically); metadata_props are carried over.
+
+    A calibration image that cannot be read is reported and skipped; ``skipped``, if given, receives each
+    (path -> reason).
+    """
     require("onnx", "train")
     from onnxruntime import quantization as q
 
     opts = options or QuantOptions()
     fp32_onnx, out = Path(fp32_onnx), Path(out)
     reader = ImageCalibrationReader(calibration_dir, fp32_onnx, opts.size, opts.max_images, opts.larger)
+    if skipped is not None:
+        skipped.update(reader.skipped)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         src = _pre_process(fp32_onnx, Path(tmp) / "pre.onnx") if opts.pre_process else fp32_onnx
@@ -137,23 +147,48 @@ def calibration_batch(rgb: np.ndarray, size: int, mean, std) -> np.ndarray:
 class ImageCalibrationReader:
     """onnxruntime CalibrationDataReader over a folder of images, normalised with the model's own mean/std: each image
     at ``size`` and, with ``larger``, at ``larger`` x ``size`` (rounded to 32). ``set_range`` and ``len`` let ONNX
-    Runtime calibrate a chunk at a time."""
+    Runtime calibrate a chunk at a time.
+
+    The first ``max_images`` readable images are used: one that cannot be read is reported (one line) and skipped,
+    as ``predict`` does, and listed in ``skipped`` (path -> reason); none readable is one sentence."""
 
     def __init__(self, folder, model_path: Path, size: int | None = None, max_images: int = 32,
                  larger: float | None = None):
-        from ..files import list_images
         from ..images import load_image
 
         folder = Path(folder)
         if not folder.is_dir():
             raise WsshmError(f"--calibration {folder} is not a folder of images")
-        files = list_images(folder)[:max_images]
+        self.skipped: dict[str, str] = {}
+        files = self._readable(folder, max_images)
         self.input_name, (self.mean, self.std), recommended = _model_input(model_path)
         self.size = size or recommended
         sizes = [self.size] + ([32 * round(self.size * larger / 32)] if larger else [])
         self.items = [(path, s) for s in dict.fromkeys(sizes) for path in files]
         self.per_size = len(files)
         self._load, self._pos, self._end = load_image, 0, len(self.items)
+
+    def _readable(self, folder: Path, max_images: int) -> list[Path]:
+        """The first ``max_images`` images of ``folder`` that decode (each is read again when its turn comes: holding
+        them all would take a photo's memory 32 times over)."""
+        from ..files import list_images
+        from ..images import load_image
+        from ..predict import as_error
+
+        found, files = list_images(folder), []
+        for path in found:
+            if len(files) == max_images:
+                break
+            try:
+                load_image(path)
+            except Exception as exc:  # noqa: BLE001 - any reading failure is this file's: skip it, use the rest
+                self.skipped[str(path)] = str(as_error(exc, path))
+                log.warning("wsshm-rt: warning: skipped %s: %s", path, self.skipped[str(path)])
+                continue
+            files.append(path)
+        if not files:
+            raise WsshmError(f"none of the {len(found)} images in --calibration {folder} could be read")
+        return files
 
     def __len__(self) -> int:
         return len(self.items)

@@ -45,7 +45,7 @@ class UpBlock(nn.Module):
 
 
 class MattingNet(nn.Module):
-    """Trimap-free matting network with two heads (METHOD.md, Network).
+    """Trimap-free matting network with two heads (the paper's network).
 
     Input: normalised RGB, Shape(B, 3, H, W), any H, W >= 32.
     Output: pred_pha in [0, 1], Shape(B, 1, H, W); pred_bnd logit, Shape(B, 1, H, W).

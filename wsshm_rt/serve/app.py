@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from ..errors import WsshmError
 from .config import ServeConfig
@@ -131,9 +132,15 @@ def _field_background(field, max_pixels: int):
 
 
 def _error_handlers(app: FastAPI, metrics: Metrics) -> None:
-    def answer(status: int, kind: str, message: str) -> JSONResponse:
+    def answer(status: int, kind: str, message: str, headers: dict | None = None) -> JSONResponse:
         metrics.error(kind)
-        return JSONResponse({"error": message, "kind": kind}, status_code=status)
+        return JSONResponse({"error": message, "kind": kind}, status_code=status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, exc: HTTPException):
+        # What FastAPI and Starlette answer themselves (an unknown path, a wrong method), in the same
+        # {"error", "kind"} form as ours; the status and headers (a 405's Allow) stay theirs.
+        return answer(exc.status_code, *_http_error(request, exc), headers=exc.headers)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request, exc: BadRequest):
@@ -153,3 +160,22 @@ def _error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def internal(request, exc: Exception):
         log.exception("internal error on %s", request.url.path)
         return answer(500, "internal", f"internal error ({type(exc).__name__}); the server logged it")
+
+
+def _http_error(request: Request, exc: HTTPException) -> tuple[str, str]:
+    """(kind, one sentence) for an HTTPException that FastAPI or Starlette raised."""
+    from http import HTTPStatus
+
+    path = request.url.path
+    if exc.status_code == 404:
+        return "not_found", f"there is nothing at {path}; the API is POST /v1/matte (see /docs)"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return "method_not_allowed", f"{path} does not take {request.method}" + (f"; use {allowed}" if allowed else "")
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = f"HTTP {exc.status_code}"
+    kind = phrase.lower().replace(" ", "_").replace("-", "_")
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else ""
+    return kind, (detail or phrase).rstrip(".")

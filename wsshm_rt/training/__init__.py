@@ -1,4 +1,4 @@
-"""The WSSHM trainer (METHOD.md): pretrain -> teacher -> student with Matte Label Blending.
+"""The WSSHM trainer (the paper's method): pretrain -> teacher -> student with Matte Label Blending.
 
     wsshm-rt train pretrain --seg data/seg --model r101 --out runs/pre
     wsshm-rt train teacher  --matte data/matte --backgrounds data/bg --init runs/pre/last --out runs/teacher

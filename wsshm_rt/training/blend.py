@@ -1,4 +1,4 @@
-"""Matte Label Blending (METHOD.md, stage 3): teacher detail where it sees boundary, the mask elsewhere."""
+"""Matte Label Blending (the paper's stage 3): teacher detail where it sees boundary, the mask elsewhere."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import torch
 from ..errors import WsshmError
 from ..files import write_atomic
 from ..preprocess import IMAGENET_MEAN, IMAGENET_STD
-from ..weights import load_weights, make_metadata, save_weights
+from ..weights import DEFAULT_SHORT_SIDE, load_weights, make_metadata, save_weights
 from .config import data_seed
 
 STATE_FILE = "state.pt"
@@ -28,7 +28,7 @@ def weights_metadata(model, cfg, step: int) -> dict[str, str]:
     # short_side: the inference size this model was validated at, which Matter uses unless told otherwise.
     # split_seed/val_fraction: which images it held out, so a later run or eval can keep to them (data.split_mismatch).
     return make_metadata(model.arch_name, IMAGENET_MEAN, IMAGENET_STD, stage=cfg.stage, step=step,
-                         short_side=cfg.val_short_side, split_seed=data_seed(cfg), val_fraction=cfg.val_fraction)
+                         short_side=cfg.val_short_side or DEFAULT_SHORT_SIDE, split_seed=data_seed(cfg), val_fraction=cfg.val_fraction)
 
 
 def save_model(model, path, cfg, step: int) -> Path:

@@ -1,4 +1,4 @@
-"""One flat, typed training config with the paper's defaults (METHOD.md); YAML and CLI flags only override it.
+"""One flat, typed training config with the paper's defaults; YAML and CLI flags only override it.
 
 Precedence, lowest first: dataclass defaults -> stage defaults -> ``--preset`` -> ``--config x.yaml`` -> CLI flags.
 No torch here: the CLI builds its flags from these fields at import time.
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import WsshmError, check_choice
+from ..weights import check_short_side
 
 STAGES = ("pretrain", "teacher", "student")
 
@@ -44,7 +45,7 @@ class TrainConfig:
     init: str = _f("", "Weights to start from (e.g. runs/pre/last).")
     teacher: str = _f("", "Student stage: the frozen teacher's weights (e.g. runs/teacher/last).")
     out: str = _f("runs/train", "Run folder: weights, state, config, records.")
-    # optimisation (METHOD.md: Adam, cosine decay, batch 16)
+    # optimisation (the paper: Adam, cosine decay, batch 16)
     iters: int = _f(200_000, "Optimiser steps (paper: pretrain 200K, teacher 10K, student 20K).")
     batch_size: int = _f(16, "Global batch size (split over DDP ranks).")
     lr: float = _f(1e-4, "Adam learning rate (paper: pretrain 1e-4, teacher/student 5e-5).")
@@ -86,7 +87,10 @@ class TrainConfig:
     # validation, checkpoints, records
     val_every: int = _f(1000, "Validate every N steps (0: only at the end).")
     val_limit: int = _f(200, "Validate on at most this many held-out images (0: all).")
-    val_short_side: int = _f(512, "Validation images are resized to this shorter side (as at test time).")
+    val_short_side: int = _f(0, "Validation images are resized to this shorter side (as at test time); the trained "
+                                "weights recommend it as their inference size (Matter's default). 0: the size the "
+                                "model it starts from recommends (--init, or the teacher a student starts from), "
+                                "else 512.")
     save_every: int = _f(1000, "Write last.safetensors and the resume state every N steps.")
     keep: int = _f(3, "Keep the last K step checkpoints in ckpt/.")
     log_every: int = _f(10, "Record training losses every N steps.")
@@ -110,7 +114,7 @@ STAGE_DEFAULTS = {
 PRESETS = {
     "paper": {},
     "small": dict(iters=300, batch_size=4, crop_min=128, crop_max=192, val_every=100, save_every=100,
-                  val_limit=20, val_short_side=192, workers=2, log_every=5),
+                  val_limit=20, workers=2, log_every=5),
 }
 
 
@@ -187,6 +191,8 @@ def validate(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.paste_p <= 1.0 or cfg.paste_max < 1:
         raise WsshmError(f"paste_p must be in [0, 1] and paste_max >= 1 (got {cfg.paste_p}, {cfg.paste_max})")
     paste_heights(cfg), seg_weights(cfg)
+    if cfg.val_short_side:
+        check_short_side(cfg.val_short_side, "val_short_side")
     if cfg.split_seed < -1:
         raise WsshmError(f"split_seed must be -1 (the same as seed) or a seed >= 0, not {cfg.split_seed}")
 

@@ -11,6 +11,7 @@ import torch
 
 from ..errors import WriteError, WsshmError
 from ..models import cpu_has_native_bf16
+from ..weights import DEFAULT_SHORT_SIDE
 from . import checkpoint as ckpt
 from . import distributed
 from .config import TrainConfig, data_seed, save_config, to_dict
@@ -42,6 +43,7 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.min_lr)
     step, best = resume(cfg, model, opt, sched, stage.teacher) if cfg.resume else (0, None)
+    start = step
     net = wrap_ddp(model, cfg, d)
     autocast, scaler = amp_context(cfg, d.device)
     batches = iter(batches_from(make_sampler(cfg, stage, d), lambda s: make_loader(stage.train_set, s, cfg, d), step))
@@ -81,7 +83,7 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
             best = validate(cfg, stage, d, rec, step, best)
         if step % cfg.save_every == 0 or step == cfg.iters:
             save(cfg, d, stage, opt, sched, step, best)
-    return finish(cfg, d, stage, rec, bar, step, best)
+    return {**finish(cfg, d, stage, rec, bar, step, best), "start_step": start}
 
 
 def set_determinism(on: bool) -> None:
@@ -161,8 +163,8 @@ def validate(cfg, stage, d, rec, step, best):
         metrics = {}
         for v in stage.val_sets:
             if v.pairs:
-                vals = evaluate(stage.model, v.kind, v.pairs, v.backgrounds, d.device, cfg.val_short_side,
-                                data_seed(cfg))
+                vals = evaluate(stage.model, v.kind, v.pairs, v.backgrounds, d.device,
+                                cfg.val_short_side or DEFAULT_SHORT_SIDE, data_seed(cfg))
                 rec.log(step, v.name, vals)
                 metrics.update({f"{v.name}/{k}": x for k, x in vals.items()})
         scores = [metrics[m] for m in stage.best_metric if m in metrics]

@@ -1,4 +1,4 @@
-"""Losses (METHOD.md, Losses) as small pure functions on tensors Shape(B, 1, H, W).
+"""Losses (the paper's loss) as small pure functions on tensors Shape(B, 1, H, W).
 
 L = L1(a_hat, a) + L_lap(a_hat, a) + lambda * BCE(b_hat, 1[0.05 < a < 0.95]), lambda = 0.01; plain MSE for pre-training.
 """
@@ -40,7 +40,7 @@ def laplacian_pyramid(x: torch.Tensor, levels: int = 5) -> list[torch.Tensor]:
 
 
 def laplacian_loss(pred: torch.Tensor, true: torch.Tensor, levels: int = 5) -> torch.Tensor:
-    """Sum over pyramid levels of the mean L1 (unweighted: our choice, METHOD.md)."""
+    """Sum over pyramid levels of the mean L1 (unweighted: our choice: the paper does not say)."""
     # In fp32 whatever autocast says: the band-pass levels are small differences that bf16 would round away.
     with torch.autocast(pred.device.type, enabled=False):
         pairs = zip(laplacian_pyramid(pred.float(), levels), laplacian_pyramid(true.float(), levels))
@@ -56,7 +56,7 @@ def _mean(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
 
 def matte_loss(pred_pha: torch.Tensor, pred_bnd: torch.Tensor, true_pha: torch.Tensor, bnd_weight: float = 0.01,
                levels: int = 5, valid: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """The loss L of METHOD.md; returns its parts and their sum under "loss".
+    """The paper's loss L; returns its parts and their sum under "loss".
 
     ``valid`` (Shape(B, 1, H, W), 0 or 1): pixels at 0 carry no label (a pseudo-label's unsure band) and are left
     out. The pyramid is linear, so the Laplacian terms of (pred - true) * valid get no gradient from them either.

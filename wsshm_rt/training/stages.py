@@ -1,4 +1,4 @@
-"""The three stages (METHOD.md, Training). They share loop.py and differ in their data and their step function.
+"""The three stages (the paper's training, stages 1-3). They share loop.py and differ in their data and their step function.
 
 A step function maps (net, batch) -> dict of losses with the total under "loss"; ``after_step`` runs after the
 optimiser step (the EMA teacher update of MLB).
@@ -14,7 +14,7 @@ import torch
 
 from ..errors import WsshmError
 from ..models import create_model
-from ..weights import read_metadata, resolve_weights_path
+from ..weights import DEFAULT_SHORT_SIDE, read_metadata, recommended_short_side, resolve_weights_path
 from . import data
 from .blend import blend_labels
 from .checkpoint import load_model_weights
@@ -110,19 +110,31 @@ def _bad_weights(path, what):
     raise WsshmError(f"{what} {path} does not name its architecture; is it a wsshm-rt weights file?")
 
 
-def _model(name: str, init: str, device, cfg, what: str = "--init", check_split: bool = True) -> torch.nn.Module:
+def _model(name: str, init: str, device, cfg, what: str = "--init", check_split: bool = True,
+           size_from: bool = True) -> torch.nn.Module:
+    """A ``name`` network, loaded from ``init`` if given. ``size_from``: this is the model the run trains from, so
+    an unset ``val_short_side`` (0) becomes the inference size ``init`` recommends: fine-tuning the bundled model
+    keeps its 320 instead of falling back to 512 (or to whatever the validation would otherwise use)."""
     model = create_model(name)
     if init:
         meta = load_model_weights(model, init, what)
         msg = check_split and data.split_mismatch(meta, data_seed(cfg), cfg.val_fraction, f"{what} {init}")
         if msg:
             log.warning("wsshm-rt: warning: %s", msg)
+        if size_from and not cfg.val_short_side and meta.get("short_side"):
+            cfg.val_short_side = recommended_short_side(meta)
     return model.to(device)
+
+
+def _settle_short_side(cfg) -> None:
+    """What val_short_side=0 becomes when the starting model recommends no size: the paper's 512."""
+    cfg.val_short_side = cfg.val_short_side or DEFAULT_SHORT_SIDE
 
 
 def build_pretrain(cfg, device) -> Stage:
     train, val_sets, best = _seg_data(cfg, False, _paste_backgrounds(cfg))
     model = _model(cfg.model or "r101", cfg.init, device, cfg)
+    _settle_short_side(cfg)
     return Stage(model, train, pretrain_step, val_sets, best)
 
 
@@ -130,6 +142,7 @@ def build_teacher(cfg, device) -> Stage:
     train, val, bgs = _matte_split(cfg)
     name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")
     model = _model(name, cfg.init, device, cfg)
+    _settle_short_side(cfg)
     return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
                  [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], ("val_matte/mse",))
 
@@ -139,10 +152,13 @@ def build_student(cfg, device) -> Stage:
         raise WsshmError("the student stage needs the teacher's weights: pass --teacher runs/teacher/last")
     t_arch = _arch_of(cfg.teacher, "--teacher")
     # Made after .to(device), never wrapped by DDP.
-    teacher = freeze(_model(t_arch, cfg.teacher, device, cfg, "--teacher"))
     name = cfg.model or t_arch
-    # A student of the teacher's architecture starts from the teacher (METHOD.md leaves this open: our choice).
-    model = _model(name, cfg.init or (cfg.teacher if name == t_arch else ""), device, cfg, check_split=bool(cfg.init))
+    start = cfg.init or (cfg.teacher if name == t_arch else "")
+    # A student that starts from random init takes the inference size its teacher recommends.
+    teacher = freeze(_model(t_arch, cfg.teacher, device, cfg, "--teacher", size_from=not start))
+    # A student of the teacher's architecture starts from the teacher (the method leaves this open: our choice).
+    model = _model(name, start, device, cfg, check_split=bool(cfg.init))
+    _settle_short_side(cfg)
     if cfg.matte_mix > 0 and not (cfg.matte and cfg.backgrounds):
         raise WsshmError("--matte-mix needs --matte and --backgrounds to composite from")
     mtrain, mval, bgs = _matte_split(cfg) if cfg.matte and cfg.backgrounds else ([], [], [])

@@ -12,7 +12,7 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import WsshmError
@@ -24,7 +24,11 @@ QUEUE_SIZE = 4  # frames in flight between two stages: enough to absorb jitter, 
 
 @dataclass
 class VideoResult:
-    """What a run produced: output path (None without one), frames written, wall time, FPS, input truncated?"""
+    """What a run produced: output path (None without one), frames written, wall time, FPS, input truncated?
+
+    dropped: stale camera frames not matted. skipped: the frames of an image folder that could not be read and
+    were left out (path -> reason). resized: the frames of an image folder scaled to the first frame's size.
+    """
 
     output: Path | None
     frames: int
@@ -32,6 +36,8 @@ class VideoResult:
     truncated: bool = False
     dropped: int = 0
     interrupted: bool = False
+    skipped: dict[str, str] = field(default_factory=dict)
+    resized: int = 0
 
     @property
     def fps(self) -> float:
@@ -204,7 +210,8 @@ def run_pipeline(source, frame_matter: FrameMatter, compositor, sink=None, windo
     seconds = time.perf_counter() - t0
     _finish(sink, frames, source)
     return VideoResult(getattr(sink, "path", None), frames, seconds, source.truncated,
-                       getattr(decoded, "dropped", 0), interrupted)
+                       getattr(decoded, "dropped", 0), interrupted, dict(getattr(source, "skipped", {})),
+                       getattr(source, "resized", 0))
 
 
 def _finish(sink, frames: int, source) -> None:

@@ -20,6 +20,7 @@ from ..errors import WsshmError, require
 from ..files import list_images
 from ..image_bytes import check_pixels
 from ..images import load_image, quiet_opencv
+from ..predict import as_error
 
 log = logging.getLogger("wsshm_rt")
 
@@ -194,42 +195,77 @@ class CameraSource:
 
 
 class ImageFolderSource:
-    """Frames from a folder (or glob) of images in name order, at a given frame rate."""
+    """Frames from a folder (or glob) of images in name order, at a given frame rate.
+
+    A file that cannot be read is reported (one line) and skipped, as ``predict`` does: its time stays empty (the
+    frame before it is shown longer), so every other frame keeps its time (counted from the first readable one).
+    A video has one size: an image of another size than the first readable one is scaled to cover that size and
+    centre-cropped (as a background image is), the first such image named in a warning. ``skipped`` (path ->
+    reason) and ``resized`` (a count) say what was done; the input never ends early (``truncated`` stays False).
+    """
 
     live = False
     has_audio = False
     truncated = False
 
     def __init__(self, spec, fps: float | None = None):
-        self.path = Path(spec)
-        self._files = list_images(spec)
-        first = load_image(self._files[0])
-        self.size = (first.shape[1], first.shape[0])
         if fps is not None and not (math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
             raise WsshmError(f"--fps must be a frame rate from {MIN_FPS:g} to {MAX_FPS:g}, not {fps:g}")
+        self.path = Path(spec)
+        self._files = list_images(spec)
+        self.skipped: dict[str, str] = {}
+        self.resized = 0
+        self._start, self._first = self._first_readable()
+        self.size = (self._first.shape[1], self._first.shape[0])
         self.fps = Fraction(fps).limit_denominator(1001) if fps else DEFAULT_FPS
         self.frame_count = len(self._files)
 
-    def __iter__(self):
-        for i, f in enumerate(self._files):
+    def _first_readable(self) -> tuple[int, np.ndarray]:
+        """The index and pixels of the first image that can be read (it sets the size); the ones before it are
+        reported and skipped. None readable: one sentence (the file's own where there is one file)."""
+        for i, path in enumerate(self._files):
             try:
-                rgb = self._read(f)
-            except WsshmError as exc:
-                # Like a truncated video file: end the clip here and keep the frames before, not lose them all.
-                self.truncated = True
-                log.warning("wsshm-rt: %s; stopping after %d frames, which are kept", exc, i)
-                return
-            yield Frame(rgb, i / float(self.fps), time.perf_counter())
+                return i, load_image(path)
+            except Exception as exc:  # noqa: BLE001 - any failure is this file's: skip it, try the next
+                if len(self._files) == 1:
+                    raise as_error(exc, path) from None
+                self._skip(path, exc)
+        raise WsshmError(f"none of the {len(self._files)} images in {self.path} could be read")
 
-    def _read(self, path: Path) -> np.ndarray:
-        rgb = load_image(path)
-        if (rgb.shape[1], rgb.shape[0]) != self.size:
-            raise WsshmError(f"{path} is {rgb.shape[1]}x{rgb.shape[0]} but the first image is "
-                             f"{self.size[0]}x{self.size[1]}; all frames must have the same size")
-        return rgb
+    def _skip(self, path: Path, exc: Exception) -> None:
+        reason = as_error(exc, path)
+        self.skipped[str(path)] = str(reason)
+        log.warning("wsshm-rt: warning: skipped %s: %s", path, reason)
+
+    def __iter__(self):
+        for i in range(self._start, len(self._files)):
+            path = self._files[i]
+            if i == self._start:
+                rgb, self._first = self._first, None  # decoded once, by __init__
+            else:
+                try:
+                    rgb = load_image(path)
+                except Exception as exc:  # noqa: BLE001 - reported and skipped; the other frames are written
+                    self._skip(path, exc)
+                    continue
+            yield Frame(self._fit(rgb, path), (i - self._start) / float(self.fps), time.perf_counter())
+
+    def _fit(self, rgb: np.ndarray, path: Path) -> np.ndarray:
+        """``rgb`` at the video's size: as it is, or scaled to cover it and centre-cropped."""
+        from ..compose import fit_cover
+
+        w, h = self.size
+        if rgb.shape[:2] == (h, w):
+            return rgb
+        if not self.resized:
+            log.warning("wsshm-rt: warning: %s is %dx%d but the first frame is %dx%d; it and any other image of "
+                        "another size are scaled to cover %dx%d and centre-cropped", path, rgb.shape[1], rgb.shape[0],
+                        w, h, w, h)
+        self.resized += 1
+        return fit_cover(rgb, h, w)
 
     def close(self) -> None:
-        pass
+        self._first = None
 
 
 def open_source(spec, fps: float | None = None, camera_size: tuple[int, int] | None = None):
