@@ -61,3 +61,31 @@ def test_a_failed_write_keeps_the_old_file_and_says_why(tmp_path, file_size_limi
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(WsshmError, match="cannot create folder .*blocker"):
         save_weights({"a": torch.ones(3)}, tmp_path / "blocker" / "sub" / "w.safetensors", meta)
+
+
+def test_the_same_weights_give_the_same_file_bytes_in_every_process(tmp_path):
+    """safetensors writes its metadata in hash order, which changes from process to process: saved files are put
+    in one order, so two runs that end with the same tensors also have the same file (and sha256)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("torch")
+    code = ("import sys, torch; from wsshm_rt.weights import make_metadata, save_weights; "
+            "save_weights({'w': torch.arange(6.0).reshape(2, 3), 'n': torch.ones(2, dtype=torch.int64)}, sys.argv[1], "
+            "make_metadata('r18-0.5', (0.5,) * 3, (0.25,) * 3, stage='student', step=7, note='n', short_side=320))")
+    files = [tmp_path / f"{i}.safetensors" for i in range(4)]
+    for i, f in enumerate(files):
+        subprocess.run([sys.executable, "-c", code, str(f)], check=True, env={**__import__("os").environ,
+                                                                           "PYTHONHASHSEED": str(i + 1)})
+    assert len({f.read_bytes() for f in files}) == 1
+    state, meta = load_weights(files[0])
+    assert meta["step"] == "7" and state["w"][1, 2] == 5.0
+
+
+def test_a_folder_without_weights_says_so(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(WsshmError, match="run is a folder with no weights in it"):
+        resolve_weights_path(tmp_path / "run")
+    with pytest.raises(WsshmError, match="gone does not exist"):
+        resolve_weights_path(tmp_path / "gone")
+

@@ -26,6 +26,9 @@ def resolve_weights_path(path) -> Path:
     for c in candidates:
         if c.is_file():
             return c
+    if p.is_dir():
+        raise WsshmError(f"{p} is a folder with no weights in it (looked for {candidates[2].name} and "
+                         f"{candidates[3].name}); pass a weights file or a run folder that has finished a save")
     raise WsshmError(f"{p} does not exist (looked for {', '.join(str(c) for c in candidates)})")
 
 
@@ -117,8 +120,20 @@ def save_weights(state_dict, path, metadata: dict[str, str]) -> Path:
     path = Path(path)
     make_folder(path.parent)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    write_atomic(path, st.save(tensors, metadata=metadata))  # serialised in memory: a failed write is an OSError
+    # Serialised in memory (a failed write is an OSError), with the header in one order: the same weights and
+    # metadata give the same bytes (safetensors writes the metadata in hash order, which changes every process).
+    write_atomic(path, canonical_header(st.save(tensors, metadata=metadata)))
     return path
+
+
+def canonical_header(blob: bytes) -> bytes:
+    """A safetensors file's bytes with its JSON header's keys sorted (same length, padded with spaces as the format
+    pads it); the tensor data is untouched."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    if len(header) > n:  # not expected (the writer's JSON is as compact); keep what it wrote
+        return blob
+    return blob[:8] + header.ljust(n, b" ") + blob[8 + n:]
 
 
 def load_weights(path):

@@ -53,6 +53,12 @@ def test_mismatched_models_are_refused_with_one_sentence(tmp_path):
     with pytest.raises(WsshmError, match="takes 2 non-negative numbers"):
         average_weights([a, a], tmp_path / "o.safetensors", weights=[1, 2, 3])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.safetensors", "b.safetensors"]
+    run = tmp_path / "run"
+    save_tiny(run / "last.safetensors", 2.0, 1)
+    before = (run / "last.safetensors").read_bytes()
+    with pytest.raises(WsshmError, match="is one of the models to average; write the mean to a new file"):
+        average_weights([a, run], run / "last.safetensors")  # named as a run folder, written to as a file
+    assert (run / "last.safetensors").read_bytes() == before
 
 
 def test_average_into_an_onnx_bundle_reads_back(tmp_path):

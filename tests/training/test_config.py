@@ -25,3 +25,12 @@ def test_saved_yaml_round_trips(tmp_path):
 def test_bad_values_are_user_errors(bad):
     with pytest.raises(WsshmError):
         resolve_config("pretrain", overrides=bad)
+
+
+@pytest.mark.parametrize("text, message", [("lr: [1\n", "is not valid YAML"), ("- lr\n", "must hold a mapping"),
+                                           (b"\xff\xfe lr: 1", "is not valid YAML")])
+def test_a_broken_config_file_is_one_sentence(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(WsshmError, match=f"config file {path} {message}"):
+        resolve_config("pretrain", yaml_path=path)

@@ -77,7 +77,10 @@ def test_default_recipe_runs_end_to_end(tiny_data, tmp_path, capsys):
         (data / sub / "train").symlink_to(tiny_data[key], target_is_directory=True)
     run_cli(*args, "--set", f"data={data}")
     steps = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wsshm-rt recipe:")]
-    assert [line.split(":")[1].strip() for line in steps] == ["pre", "teacher", "student", "bundle-4"]
+    # Each train step: its command, then where its weights went.
+    assert [line.split(":")[1].strip() for line in steps] == ["pre", "pre", "teacher", "teacher", "student",
+                                                               "student", "bundle-4"]
+    assert f"trained student steps 1-2; weights in {tmp_path}/runs/student" in steps[5]
     for stage in ("pre", "teacher", "student"):
         assert load_weights(tmp_path / "runs" / stage / "last")[1]["step"] == "2"
     bundled = sorted((tmp_path / "assets").iterdir())
@@ -99,6 +102,23 @@ def test_help_shows_each_stages_own_defaults(capsys, monkeypatch):
         shown[stage] = [line for line in out.splitlines() if "--iters " in line or "--lr " in line]
     assert "[default: 200000]" in shown["pretrain"][0] and "[default: 0.0001]" in shown["pretrain"][1]
     assert "[default: 10000]" in shown["teacher"][0] and "[default: 5e-05]" in shown["teacher"][1]
+
+
+def test_a_var_given_with_set_beats_the_preset_and_the_recipe_values_do_not(tmp_path):
+    """--preset small replaces a recipe's sizes and step counts, except a field whose var the user gave with --set
+    (in the step or in common) and a config field given with --set."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("vars: {n: 50, every: 25}\ncommon: {seg: x, val_limit: 4, val_every: '${every}'}\n"
+                      "steps:\n  - train: pretrain\n    name: pre\n    iters: ${n}\n    workers: 0\n")
+
+    def cfg(sets, preset="small"):
+        return load_recipe(recipe, sets, preset)[0].spec["config"]
+
+    plain = cfg({})
+    assert (plain.iters, plain.val_every, plain.val_limit, plain.workers) == (300, 100, 20, 2)  # the preset's
+    told = cfg({"n": 20, "every": 5, "batch_size": 3})
+    assert (told.iters, told.val_every, told.val_limit, told.batch_size) == (20, 5, 20, 3)
+    assert cfg({"n": 20}, None).iters == 20 and cfg({}, None).workers == 0
 
 
 def test_an_average_step(tmp_path):

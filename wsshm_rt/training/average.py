@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WsshmError
-from ..weights import load_weights, save_weights
+from ..weights import load_weights, resolve_weights_path, save_weights
 
 
 def average_states(states: list[dict], weights: list[float] | None = None,
@@ -97,6 +97,9 @@ def average_weights(models: list, out, weights: list[float] | None = None,
     if out.suffix.lower() not in (".safetensors", ".onnx"):
         raise WsshmError(f"-o {out}: give a .safetensors or .onnx file name")
     check_weights(weights, len(models))
+    for m in models:  # writing over an input would lose it: the mean is a new file
+        if out.exists() and resolve_weights_path(m).resolve() == out.resolve():
+            raise WsshmError(f"-o {out} is one of the models to average; write the mean to a new file")
     for name, ws in (modules or {}).items():
         check_weights(ws, len(models), f"--module {name}")
     loaded = [load_weights(m) for m in models]

@@ -122,15 +122,18 @@ def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
-def load_yaml(path) -> dict:
+def load_yaml(path, what: str = "config file") -> dict:
     import yaml
 
     p = Path(path)
     if not p.is_file():
-        raise WsshmError(f"config file {p} does not exist")
-    data = yaml.safe_load(p.read_text()) or {}
+        raise WsshmError(f"{what} {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise WsshmError(f"{what} {p} is not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise WsshmError(f"config file {p} must hold a mapping of option: value")
+        raise WsshmError(f"{what} {p} must hold a mapping of option: value")
     return data
 
 
@@ -218,8 +221,8 @@ def seg_weights(cfg: TrainConfig) -> list[float] | None:
         return None
     n = len(cfg.seg) + len(cfg.pseudo)
     if len(w) != n or min(w) < 0 or sum(w) <= 0:
-        raise WsshmError(f"seg_weights needs {n} non-negative weight(s), one per --seg/--pseudo source, "
-                         f"not {cfg.seg_weights!r}")
+        raise WsshmError(f"seg_weights needs {n} non-negative weight(s), one per --seg/--pseudo source, at least "
+                         f"one of them above 0, not {cfg.seg_weights!r}")
     return w
 
 

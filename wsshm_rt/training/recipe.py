@@ -16,9 +16,10 @@ A recipe file (flat and typed, no inheritance):
                                    ``short_side``, ``tta``, ``low``, ``high``, ``band_px``, ``max_unsure``: a
                                    self-training round labels a folder for the next train step's ``pseudo``
 
-A train step's config, lowest first: stage defaults < ``common`` < the step < ``--preset`` < ``--set field=value``
-(a config field the recipe does not declare as a var, given with --set, applies to every train step):
-``--preset small --set iters=20`` runs a recipe as a smoke test.
+A train step's config, lowest first: stage defaults < ``common`` < the step < ``--preset`` < a field whose value is a
+var given with ``--set`` (``iters: ${pre_iters}`` with ``--set pre_iters=20``) < ``--set field=value`` (a config field
+the recipe does not declare as a var, given with --set, applies to every train step): ``--preset small --set
+iters=20`` runs a recipe as a smoke test.
 """
 
 from __future__ import annotations
@@ -59,12 +60,7 @@ def load_recipe(path, sets: dict | None = None, preset: str | None = None,
                 only: list[str] | None = None) -> list[Step]:
     """The resolved steps of the recipe at ``path`` (``only``: these, by name); every config is built (and
     validated) before anything runs."""
-    import yaml
-
-    try:
-        recipe = load_yaml(path)
-    except yaml.YAMLError as exc:
-        raise WsshmError(f"recipe {path} is not valid YAML ({str(exc).splitlines()[0]})") from None
+    recipe = load_yaml(path, "recipe")
     unknown = sorted(set(recipe) - {"vars", "common", "steps"})
     if unknown or not isinstance(recipe.get("steps"), list):
         raise WsshmError(f"recipe {path} must hold 'steps' (a list), and may hold 'vars' and 'common'"
@@ -76,8 +72,10 @@ def load_recipe(path, sets: dict | None = None, preset: str | None = None,
     if missing:
         raise WsshmError(f"--set {', '.join(missing)}: not a var of {path} nor a config option")
     variables = {**declared, **sets}
-    common = _substitute(recipe.get("common") or {}, variables)
-    steps = [_step(_substitute(raw, variables), common, config_sets, preset, variables, i)
+    common_raw = recipe.get("common") or {}
+    common = _substitute(common_raw, variables)
+    steps = [_step(_substitute(raw, variables), common, config_sets, preset, variables, i,
+                   _given(common_raw, raw, set(sets)))
              for i, raw in enumerate(recipe["steps"])]
     unknown = sorted(set(only or []) - {s.name for s in steps})
     if unknown:
@@ -85,7 +83,21 @@ def load_recipe(path, sets: dict | None = None, preset: str | None = None,
     return [s for s in steps if not only or s.name in only]
 
 
-def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, index: int) -> Step:
+def _given(common_raw, raw, user_vars: set) -> set:
+    """The config fields of a step whose value comes from a var the user gave with --set (``iters: ${pre_iters}``
+    with ``--set pre_iters=20``): those beat --preset, as the user's choice. A step's own value of a field hides
+    common's."""
+    def pinned(block) -> set:
+        if not isinstance(block, dict):
+            return set()
+        return {k for k, v in block.items() if isinstance(v, str) and set(_VAR.findall(v)) & user_vars}
+
+    own = raw if isinstance(raw, dict) else {}
+    return pinned(own) | (pinned(common_raw) - set(own))
+
+
+def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, index: int,
+          given: set = frozenset()) -> Step:
     kinds = [k for k in STEP_KINDS if k in raw] if isinstance(raw, dict) else []
     if len(kinds) != 1:
         raise WsshmError(f"recipe step {index + 1} must name one of {', '.join(STEP_KINDS)}, not {raw!r}")
@@ -106,7 +118,8 @@ def _step(raw: dict, common: dict, config_sets: dict, preset, variables: dict, i
         if kind == "average":
             _modules(step)  # checked before anything runs
         return step
-    values = {**common, **spec, **_preset_values(preset), **config_sets}
+    merged = {**common, **spec}
+    values = {**merged, **_preset_values(preset), **{k: merged[k] for k in given if k in merged}, **config_sets}
     values.setdefault("out", str(Path(str(variables.get("runs", "runs"))) / name))
     return Step(kind, name, {"config": resolve_config(str(raw[kind]), None, None, values)})
 
@@ -220,8 +233,9 @@ def _modules(step: Step) -> dict | None:
 def _run(step: Step, echo=print) -> None:
     if step.kind == "train":
         from .loop import train
+        from .records import finished_line
 
-        train(step.spec["config"])
+        echo(f"wsshm-rt recipe: {step.name}: {finished_line(step.spec['config'], train(step.spec['config']))}")
     elif step.kind == "average":
         from .average import average_weights
 

@@ -92,3 +92,16 @@ def plot_curves(rows: list[dict], path) -> None:
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)
     write_atomic(Path(path), buf.getvalue())
+
+
+def finished_line(cfg, summary: dict) -> str:
+    """The line a finished train run ends with (``summary``: what ``train`` returns): where the weights are, or
+    that the run had already finished and trained nothing."""
+    out = Path(cfg.out)
+    if summary["start_step"] >= cfg.iters:
+        return (f"{out} has already finished its {cfg.iters} steps: nothing to train (raise --iters to go on from "
+                "there, or --no-resume to start over)")
+    best = " and best.safetensors" if (out / "best.safetensors").exists() else ""
+    return (f"trained {cfg.stage} steps {summary['start_step'] + 1}-{summary['step']}; weights in {out}: "
+            f"last.safetensors{best} (inference size {cfg.val_short_side})")
+
