@@ -200,3 +200,100 @@ def test_make_scenes_uses_held_out_people_only(tiny_data, tmp_path):
     write_scenes([str(tiny_data["seg"])], tiny_data["bg"], out, count=3, side=64, split_seed=0, val_fraction=0.25)
     pairs = data.find_pairs(out, "segmentation")
     assert len(pairs) == 3 and all(cv2.imread(str(p.image)).shape == (64, 64, 3) for p in pairs)
+
+
+def _files(root):
+    """Every file under ``root``, by its path relative to it, with its bytes: what a command must leave as it was."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _cli(args, capsys) -> tuple[int, str]:
+    """(exit code, stderr) of a wsshm-rt command."""
+    from wsshm_rt.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    return exit_.value.code or 0, capsys.readouterr().err
+
+
+def test_pseudo_label_replaces_only_its_own_labels_and_refuses_other_folders(tmp_path, capsys):
+    """A hand-labelled folder given as -o by mistake is refused before a mask is replaced (labelling into it used to
+    replace its masks, then empty it on the next run), and so are the photos' own folder and its relatives; a
+    folder pseudo-label wrote is labelled again, only its own files replaced."""
+    import json
+
+    from conftest import all_person_model
+
+    photos = tmp_path / "photos"
+    make_seg(tmp_path / "shot", n=3, seed=4)
+    (tmp_path / "shot" / "images").rename(photos)  # photos named s00.jpg .. as the hand-labelled set's
+    model = str(all_person_model(tmp_path / "all.safetensors"))  # sure of every pixel: every photo is kept
+
+    def label(out, inputs=photos):
+        return _cli(["pseudo-label", str(inputs), "-o", str(out), "-m", model, "--tta", "none", "--short-side", "64"],
+                    capsys)
+
+    hand = make_seg(tmp_path / "segcopy", n=4)
+    before, shot = _files(hand), _files(photos)
+    code, err = label(hand)
+    assert code == 2 and "-o" in err and "holds files pseudo-label did not write (images/s00.jpg, images/s01.jpg, " \
+        "images/s02.jpg, ...)" in err and err.count("\n") == 1
+    assert _files(hand) == before
+    (hand / "pseudo.json").write_text('{"kept": 4}')  # as an older wsshm-rt left it in this very folder
+    code, err = label(hand)
+    assert code == 2 and "an older wsshm-rt pseudo-label may have written" in err
+    assert _files(hand) == {**before, "pseudo.json": b'{"kept": 4}'}
+    for out, relation in ((photos, "is the input folder"), (photos / "pseudo", "is inside the input folder"),
+                          (tmp_path, "holds the input folder")):
+        code, err = label(out)
+        assert code == 2 and f"-o {out} {relation} {photos}" in err
+    assert _files(photos) == shot and not (photos / "pseudo").exists()
+
+    out = tmp_path / "pseudo"
+    assert label(out)[0] == 0
+    pairs = {f"images/s0{i}.jpg" for i in range(3)} | {f"masks/s0{i}.png" for i in range(3)}
+    assert set(_files(out)) == pairs | {"pseudo.json", "pseudo-files.json"}
+    assert json.loads((out / "pseudo-files.json").read_text())["files"] == sorted(pairs | {"pseudo.json"})
+    (out / "masks" / "mine.png").write_bytes((hand / "masks" / "s00.png").read_bytes())  # someone's own label
+    (out / ".DS_Store").write_bytes(b"\0")  # a desktop's: neither refused nor deleted
+    code, err = label(out)
+    assert code == 2 and "holds files pseudo-label did not write (masks/mine.png)" in err
+    assert set(_files(out)) == pairs | {"pseudo.json", "pseudo-files.json", "masks/mine.png", ".DS_Store"}
+    (out / "masks" / "mine.png").unlink()
+    few = tmp_path / "few"
+    few.mkdir()
+    (few / "s02.jpg").write_bytes((photos / "s02.jpg").read_bytes())
+    assert label(out, few)[0] == 0  # labelled again from one photo: the earlier pairs are gone
+    assert set(_files(out)) == {"images/s02.jpg", "masks/s02.png", "pseudo.json", "pseudo-files.json", ".DS_Store"}
+    assert len(data.find_pairs(out, "segmentation")) == json.loads((out / "pseudo.json").read_text())["kept"] == 1
+
+
+def test_make_scenes_holds_the_last_commands_scenes_only(tiny_data, tmp_path, capsys):
+    """Run again into its folder, make-scenes replaces the scenes it wrote (eval then scores the new ones only,
+    the same as in a new folder); a folder holding anything else, or a folder it takes people from, is refused."""
+    import json
+
+    def scenes(out, *more):
+        return _cli(["make-scenes", "--seg", str(tiny_data["seg"]), "--backgrounds", str(tiny_data["bg"]),
+                     "--out", str(out), "--side", "64", "--split", "all", *more], capsys)
+
+    out, fresh = tmp_path / "scenes", tmp_path / "fresh"
+    assert scenes(out, "--count", "6")[0] == 0 and len(data.find_pairs(out, "segmentation")) == 6
+    assert scenes(out, "--count", "3", "--seed", "5")[0] == 0
+    assert scenes(fresh, "--count", "3", "--seed", "5")[0] == 0
+    assert _files(out) == _files(fresh) and len(data.find_pairs(out, "segmentation")) == 3
+    manifest = json.loads((out / "scenes.json").read_text())
+    assert (manifest["count"], manifest["seed"], len(manifest["files"])) == (3, 5, 6)
+
+    (out / "notes.txt").write_text("which scenes are these?")
+    before = _files(out)
+    code, err = scenes(out, "--count", "2")
+    assert code == 2 and f"--out {out} holds files make-scenes did not write (notes.txt)" in err
+    assert _files(out) == before
+    hand = make_seg(tmp_path / "hand", n=2)
+    code, err = scenes(hand, "--count", "2")
+    assert code == 2 and "holds files make-scenes did not write (images/s00.jpg, images/s01.jpg, masks/s00.png" in err
+    seg = _files(tiny_data["seg"])
+    code, err = scenes(tiny_data["seg"], "--count", "2")
+    assert code == 2 and f"--out {tiny_data['seg']} is the --seg folder" in err and _files(tiny_data["seg"]) == seg

@@ -16,7 +16,8 @@ from . import options
 def pseudo_label(
     inputs: Path = typer.Argument(..., help="Folder (or file / glob) of unlabeled photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: images/ + masks/ (a segmentation folder for "
-                             "`train ... --pseudo OUT`) and pseudo.json."),
+                             "`train ... --pseudo OUT`), pseudo.json and pseudo-files.json. New, empty or written by "
+                             "pseudo-label before (its own files are replaced); not the photos' folder."),
     models: Optional[list[Path]] = typer.Option(None, "--model", "-m", help="Model file or a run's weights "
                                                 "(runs/x/last); repeat for an ensemble (alphas averaged).",
                                                 show_default="the bundled model"),
@@ -28,8 +29,9 @@ def pseudo_label(
     short_side: Optional[int] = options.short_side(help="Inference size.", show_default="the model's own"),
 ):
     """Label unlabeled photos with a trained model for self-training: confident pixels only, the rest grey."""
-    from ..training.pseudo import PseudoOptions, label_folder, open_models
+    from ..training.pseudo import PseudoOptions, check_out, label_folder, open_models
 
+    check_out(inputs, out)  # a wrong -o is refused before the models load
     matters = open_models(models or [None], tta, short_side)
     s = label_folder(inputs, out, matters, PseudoOptions(low, high, band_px, max_unsure))
     typer.echo(f"wrote {s['kept']} pseudo-labelled photos to {out} ({s['left_out_unsure']} left out as unsure, "
@@ -38,7 +40,8 @@ def pseudo_label(
 
 def make_scenes(
     seg: list[Path] = typer.Option(..., "--seg", help="Segmentation folder to take people from (repeatable)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder: images/ + masks/."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: images/ + masks/ and scenes.json. New, empty "
+                             "or written by make-scenes before (its scenes are replaced: it holds this run's only)."),
     backgrounds: Optional[Path] = typer.Option(None, "--backgrounds", help="Person-free backgrounds to paste onto "
                                                "(else the folders' own photos only)."),
     count: int = typer.Option(200, help="Number of scenes."),

@@ -2,7 +2,9 @@
 folder; only confident pixels become person (255) or background (0); the rest is grey (128), "unsure", which the
 trainer leaves out of the loss (``--pseudo DIR``). Self-training: train, label, train again on the labels.
 
-Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch.
+Runs through ``Matter`` (ONNX Runtime or any engine), so it needs no torch. The output folder is pseudo-label's
+own: pseudo-files.json lists what it wrote there, the only files a later labelling into it replaces; a folder holding
+anything else, or one that is (or holds, or lies in) the photos' folder, is refused.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ import numpy as np
 from ..errors import WsshmError, check_int, check_number
 from ..files import file_sha256, list_images, make_folder, write_atomic
 from ..images import load_image, save_image
+from .data.outputs import check_apart, check_output, clear_output, write_manifest
 
 log = logging.getLogger(__name__)
 
 UNSURE = 128
+SUMMARY = "pseudo.json"
+MANIFEST = "pseudo-files.json"  # the files pseudo-label wrote into its output folder (data/outputs.py)
 
 
 @dataclass
@@ -104,21 +109,32 @@ def already_labelled(inputs, out, matters: list, opts: PseudoOptions) -> bool:
                                              for k, v in label_identity(inputs, matters, opts).items())
 
 
+def check_out(inputs, out, files: list[Path] | None = None) -> None:
+    """Refuse, before any model is loaded, an output folder that is the photos' folder, lies inside it or holds it
+    (or holds a photo), and one holding files pseudo-label did not write (a hand-labelled set: its masks would be
+    replaced, and a later run would delete them)."""
+    files = list_images(inputs) if files is None else files
+    sources = [("the input folder", Path(inputs))] if Path(inputs).is_dir() else []
+    check_apart(out, "-o", sources + [("the input photo", f) for f in files])
+    check_output(out, MANIFEST, "pseudo-label", "-o", legacy=SUMMARY)
+
+
 def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions(), progress: bool = True) -> dict:
     """Label every image of ``inputs`` into ``out``/images + ``out``/masks; returns (and writes) a summary.
 
-    Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out. A folder
-    an earlier labelling wrote (it holds pseudo.json) is emptied of its images/ and masks/ first, so no stale pair
-    is left to train on.
+    Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out. The files
+    an earlier labelling wrote into ``out`` (pseudo-files.json lists them) are deleted first, so no stale pair is
+    left to train on; ``out`` holding any other file is refused (``check_out``), and nothing is deleted.
     """
     check_options(opts)
     files = list_images(inputs)
-    if (Path(out) / "pseudo.json").is_file():
-        (Path(out) / "pseudo.json").unlink()
-        for sub in ("images", "masks"):
-            shutil.rmtree(Path(out) / sub, ignore_errors=True)
+    check_out(inputs, out, files)
+    clear_output(out, MANIFEST, "pseudo-label", "-o", legacy=SUMMARY, first=(SUMMARY,))
     images, masks = make_folder(Path(out) / "images"), make_folder(Path(out) / "masks")
-    kept, unsure, failed, shares = 0, 0, 0, []
+    # Listed before they are written: a run stopped half-way leaves a folder the next run may replace.
+    candidates = [f"images/{p.name}" for p in files] + [f"masks/{p.stem}.png" for p in files]
+    write_manifest(out, MANIFEST, [SUMMARY] + candidates, written_by="wsshm-rt pseudo-label")
+    kept, unsure, failed, shares, written = 0, 0, 0, [], [SUMMARY]
     for i, path in enumerate(files):
         try:
             rgb = load_image(path)
@@ -133,13 +149,15 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
             continue
         shutil.copyfile(path, images / path.name)
         save_image(masks / f"{path.stem}.png", mask)
+        written += [f"images/{path.name}", f"masks/{path.stem}.png"]
         kept, shares = kept + 1, shares + [share]
         if progress and (i + 1) % 100 == 0:
             print(f"wsshm-rt: {i + 1}/{len(files)} labelled", file=sys.stderr)
     summary = {**label_identity(inputs, matters, opts), "images": len(files), "kept": kept,
                "left_out_unsure": unsure, "skipped_unreadable": failed,
                "mean_unsure_share": float(np.mean(shares)) if shares else None, "engines": [m.info for m in matters]}
-    write_atomic(Path(out) / "pseudo.json", json.dumps(summary, indent=2).encode())
+    write_manifest(out, MANIFEST, written, written_by="wsshm-rt pseudo-label")  # only what is there now
+    write_atomic(Path(out) / SUMMARY, json.dumps(summary, indent=2).encode())
     if not kept:
         raise WsshmError(f"no photo of {len(files)} was labelled confidently enough (see {out}/pseudo.json)")
     return summary

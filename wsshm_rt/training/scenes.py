@@ -128,26 +128,47 @@ class ScenesDataset:
         raise WsshmError("copy-paste: none of 8 files in a row could be read")
 
 
+MANIFEST = "scenes.json"  # how make-scenes made its output folder and which files it wrote (data/outputs.py)
+
+
 def write_scenes(seg_dirs: list, backgrounds, out, count: int, side: int = 480, max_people: int = 6,
                  heights: tuple[float, float] = (0.15, 1.0), split_side: str = "val", split_seed: int = 0,
                  val_fraction: float = 0.1, seed: int = 0) -> int:
     """Write ``count`` fixed multi-person scenes (images/ + masks/) for evaluation, made only of the people of one
-    side of each folder's split (``split_side="val"``: photos no training run with ``split_seed`` trains on)."""
+    side of each folder's split (``split_side="val"``: photos no training run with ``split_seed`` trains on).
+
+    ``out`` then holds these scenes only: the scenes an earlier make-scenes wrote there (scenes.json lists them) are
+    deleted first, so an evaluation never scores old and new scenes together. A folder holding any other file, or
+    one that is, holds or lies in a folder the people or backgrounds come from, is refused before anything changes.
+    """
     from types import SimpleNamespace
 
+    from .. import __version__
     from ..files import make_folder
     from ..images import save_image
     from .data import find_backgrounds, find_pairs, select_split
+    from .data.outputs import check_apart, check_output, clear_output, write_manifest
 
+    sources = [("the --seg folder", Path(d)) for d in seg_dirs]
+    check_apart(out, "--out", sources + ([("the --backgrounds folder", Path(backgrounds))] if backgrounds else []))
+    check_output(out, MANIFEST, "make-scenes", "--out")
     people = [p for d in seg_dirs for p in select_split(find_pairs(d, "segmentation"), split_side, val_fraction,
                                                          split_seed)]
     bgs = find_backgrounds(backgrounds) if backgrounds else []
     geometry = SimpleNamespace(scale_max=1.2, flip=True, scale_min=1.0)
     # On backgrounds only when there are some: a person standing on a portrait's face is no test of anything.
     scenes = ScenesDataset([(p, False) for p in people], [] if bgs else people, bgs, geometry, heights, max_people)
+    clear_output(out, MANIFEST, "make-scenes", "--out")
     images, masks = make_folder(Path(out) / "images"), make_folder(Path(out) / "masks")
-    for i in range(count):
+    names = [f"scene{i:04d}.png" for i in range(count)]
+    # Listed before they are written: a run stopped half-way leaves a folder the next run may replace.
+    write_manifest(out, MANIFEST, [f"{sub}/{n}" for sub in ("images", "masks") for n in names],
+                   written_by="wsshm-rt make-scenes", wsshm_rt_version=__version__,
+                   seg=[str(d) for d in seg_dirs], backgrounds=str(backgrounds) if backgrounds else None, count=count,
+                   side=side, max_people=max_people, heights=list(heights), split=split_side, split_seed=split_seed,
+                   val_fraction=val_fraction, seed=seed)
+    for i, name in enumerate(names):
         rgb, label = scenes.scene(np.random.default_rng([seed, i]), side)
-        save_image(images / f"scene{i:04d}.png", rgb)
-        save_image(masks / f"scene{i:04d}.png", ((label > 0.5) * 255).astype(np.uint8))
+        save_image(images / name, rgb)
+        save_image(masks / name, ((label > 0.5) * 255).astype(np.uint8))
     return count

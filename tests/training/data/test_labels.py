@@ -25,3 +25,91 @@ def test_masks_as_class_indices_and_mattes_as_cut_outs_are_read_as_labels(tmp_pa
     assert cv2.imwrite(str(tmp_path / "opaque.png"), np.dstack([np.repeat((mask * 255)[:, :, None], 3, 2),
                                                                 np.full((40, 30), 255, np.uint8)]))
     assert np.array_equal(data.load_label(tmp_path / "opaque.png"), grey)
+
+
+def _misshapen_seg(root):
+    """make_seg's folder with s01's mask turned 90 degrees and s02's saved at half size (blocky, so that scaling it
+    back up is the full-size mask exactly); returns (root, s02's full-size mask)."""
+    import cv2
+
+    from ..conftest import make_seg
+
+    root = make_seg(root, n=4)  # 80x64 photos
+    rotated = root / "masks" / "s01.png"
+    mask = cv2.imread(str(rotated), cv2.IMREAD_GRAYSCALE)
+    assert cv2.imwrite(str(rotated), cv2.rotate(mask, cv2.ROTATE_90_CLOCKWISE))
+    half = cv2.imread(str(root / "masks" / "s02.png"), cv2.IMREAD_GRAYSCALE)[::2, ::2]
+    assert cv2.imwrite(str(root / "masks" / "s02.png"), half)
+    return root, np.repeat(np.repeat(half, 2, 0), 2, 1)
+
+
+def test_a_label_of_another_aspect_ratio_is_skipped_and_one_at_another_size_is_scaled(tmp_path, caplog):
+    """A rotated mask stretched to its photo would teach and score the wrong pixels: it is reported by name and left
+    out, wherever pairs are read; a label folder saved at half size (or rounded by a pixel) is still read."""
+    import pytest
+
+    from wsshm_rt.errors import WsshmError
+    from wsshm_rt.training.data.labels import same_aspect
+
+    from ..conftest import warnings_of
+    from .test_datasets import _cfg
+
+    root, s02 = _misshapen_seg(tmp_path / "seg")
+    skipped = []
+    pairs = data.find_pairs(root, "segmentation", skipped)
+    assert [p.image.stem for p in pairs] == ["s00", "s02", "s03"] and skipped == [root / "images" / "s01.jpg"]
+    assert any("skipped 1 pair(s) whose label has another aspect ratio" in w and
+               "masks/s01.png is 80x64, images/s01.jpg 64x80" in w for w in warnings_of(caplog))
+    rgb, label = data.read_pair(pairs[1])
+    assert rgb.shape == (80, 64, 3) and np.array_equal(label > 0.5, s02 > 127)
+    # Read anyway (a pair list made before the mask was replaced): the dataset reports it and uses the next pair.
+    every = [data.Pair(root / "images" / f"s0{i}.jpg", root / "masks" / f"s0{i}.png") for i in range(4)]
+    with pytest.raises(WsshmError, match=r"s01.png is 80x64 pixels but its image s01.jpg is 64x80: another aspect"):
+        data.read_pair(every[1])
+    caplog.clear()
+    ds = data.SegDataset(every, _cfg())
+    assert np.array_equal(ds[data.SampleKey(1, 32, (0,))]["true_seg"], ds[data.SampleKey(2, 32, (0,))]["true_seg"])
+    assert len(warnings_of(caplog)) == 1 and "s01.png is 80x64" in warnings_of(caplog)[0]
+    # Scaled copies whose sides a resize rounded are the same shape; a crop or a turn is not.
+    assert same_aspect((65, 81), (32, 41)) and same_aspect((65, 81), (33, 40))
+    assert same_aspect((1000, 3000), (333, 1000)) and same_aspect((100, 100), (100, 98))
+    assert not same_aspect((100, 100), (100, 95)) and not same_aspect((1000, 3000), (320, 1000))
+
+
+def test_a_photo_turned_by_its_exif_orientation_pairs_with_an_upright_mask(tmp_path):
+    """A phone photo stored on its side with an EXIF orientation is read upright, so its hand-drawn mask is upright
+    too: the header check turns the photo's size as decoding does."""
+    import cv2
+    from PIL import Image
+
+    from ..conftest import make_seg
+
+    root = make_seg(tmp_path / "seg", n=2)  # 80x64 photos and masks
+    photo = root / "images" / "s00.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    Image.fromarray(np.rot90(cv2.imread(str(photo))[..., ::-1])).save(photo, exif=exif.tobytes())
+    pairs = data.find_pairs(root, "segmentation")
+    rgb, label = data.read_pair(pairs[0])
+    assert len(pairs) == 2 and rgb.shape[:2] == label.shape == (80, 64)
+
+
+def test_eval_leaves_out_a_label_of_another_aspect_ratio(tmp_path, caplog):
+    """`wsshm-rt eval` scores the pairs it can, with a model whose output is known (alpha 1 everywhere: a photo's
+    IoU is the share of its mask), and counts the misshapen pair as skipped."""
+    import cv2
+    import pytest
+
+    pytest.importorskip("torch")
+    from conftest import all_person_model
+    from wsshm_rt.training.evaluate import run_eval
+
+    from ..conftest import warnings_of
+
+    root, s02 = _misshapen_seg(tmp_path / "seg")
+    result, _ = run_eval(all_person_model(tmp_path / "all.safetensors"), root, kind="seg", short_side=64,
+                         device="cpu", refine="none", tta="none")
+    shares = [np.mean(cv2.imread(str(root / "masks" / f"{s}.png"), cv2.IMREAD_GRAYSCALE) > 127) for s in ("s00", "s03")]
+    assert result["images"] == 3 and result["skipped"] == 1
+    assert result["iou"] == pytest.approx(np.mean(shares + [np.mean(s02 > 127)]))
+    assert any("masks/s01.png is 80x64" in w for w in warnings_of(caplog))

@@ -1,5 +1,6 @@
 """Where the training data is: image and label folders of the known dataset layouts, paired by file stem, and the
-background folder; files that cannot be paired or read are reported (a warning) and skipped."""
+background folder; files that cannot be paired or read, and labels of another aspect ratio than their image, are
+reported (a warning) and skipped."""
 
 from __future__ import annotations
 
@@ -69,34 +70,66 @@ def subdir(base: Path, name: str) -> Path | None:
 
 
 def _pair(img_dir: Path, lab_dir: Path, kind: str, skipped: list | None = None) -> list[Pair]:
+    from .labels import shape_mismatch
+
     images, labels = _images_in(img_dir), _images_in(lab_dir)
     stems = sorted(images.keys() & labels.keys())
     unpaired = len(images.keys() ^ labels.keys())
-    pairs, bad = [], []
+    pairs, bad, misshapen = [], [], []
     for s in stems:
-        (pairs if _readable(images[s]) and _readable(labels[s]) else bad).append(Pair(images[s], labels[s]))
+        pair = Pair(images[s], labels[s])
+        size, label_size = _shown_size(pair.image), _shown_size(pair.label)
+        if size is None or label_size is None:
+            bad.append(pair)
+        elif shape_mismatch(pair, size, label_size):
+            # Stretched to fit, a rotated or cropped label would teach (or score) the wrong pixels without a word.
+            misshapen.append((pair, size, label_size))
+        else:
+            pairs.append(pair)
     if skipped is not None:
-        skipped.extend(p.image for p in bad)
+        skipped.extend(p.image for p in bad + [m[0] for m in misshapen])
     corrupt = len(bad)
     if unpaired or corrupt:
         log.warning("wsshm-rt: warning: %s: skipped %d unpaired and %d unreadable file(s) of %d", img_dir.parent,
                     unpaired, corrupt, len(images) + len(labels))
+    if misshapen:
+        named = "; ".join(f"{p.label.parent.name}/{p.label.name} is {lw}x{lh}, {p.image.parent.name}/{p.image.name} "
+                          f"{w}x{h}" for p, (w, h), (lw, lh) in misshapen[:5])
+        more = f"; and {len(misshapen) - 5} more" if len(misshapen) > 5 else ""
+        log.warning("wsshm-rt: warning: %s: skipped %d pair(s) whose label has another aspect ratio than its image "
+                    "(rotated or cropped?): %s%s", img_dir.parent, len(misshapen), named, more)
     if not pairs:
+        why = f"; {len(misshapen)} label(s) have another aspect ratio than their image" if misshapen else ""
         raise WsshmError(f"{img_dir.parent} holds no readable {kind} pairs ({img_dir.name}/ and {lab_dir.name}/ "
-                         "files must share a name)")
+                         f"files must share a name{why})")
     return pairs
 
 
 def _readable(path: Path) -> bool:
     """Cheap header check (no full decode); truncated files are caught again at load time."""
+    return _shown_size(path) is not None
+
+
+def _shown_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of the image as ``load_image`` returns it, from a cheap header check (no full decode); None
+    when the file is not a readable image. Truncated files are caught again at load time.
+
+    An EXIF orientation of 5-8 (a camera held on its side) swaps the sides, as decoding applies it; Pillow's TIFF
+    size is oriented already, and a PNG's EXIF is looked at only where its header holds it (else Pillow would
+    decode the whole file to look further).
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            oriented = im.format != "TIFF" and (im.format != "PNG" or "exif" in im.info)
+            if oriented and im.getexif().get(0x0112) in (5, 6, 7, 8):
+                w, h = h, w
             im.verify()
-        return path.stat().st_size > 0
+        return (w, h) if path.stat().st_size > 0 else None
     except Exception:
-        return False
+        return None
 
 
 def find_backgrounds(root, skipped: list | None = None) -> list[Path]:
