@@ -162,6 +162,9 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
         raise WsshmError(f"--composites must be a whole number, not {composites!r}")
     if composites > 1 and kind != "matte":
         raise WsshmError(f"--composites {composites}: only matte folders are composited (this one is {kind})")
+    if backgrounds and kind != "matte":
+        log.warning("wsshm-rt: warning: --backgrounds is for matte folders (foregrounds to composite); %s is a %s "
+                    "folder, scored as it is", data_dir, kind)
     unreadable: list = []  # files left out before scoring (reported by find_pairs / find_backgrounds)
     pairs = data.find_pairs(data_dir, "segmentation" if kind == "seg" else "matte", unreadable)
     pairs = data.select_split(pairs, split, val_fraction, seed)
@@ -185,7 +188,8 @@ def run_eval(weights, data_dir, backgrounds=None, kind: str = "auto", json_out=N
     if len(skipped) == len(pairs):
         raise WsshmError(f"none of the {len(pairs)} images could be read; nothing was scored")
     result = {"weights": str(weights if weights is not None else name), "engine": engine, "data": str(data_dir),
-              "kind": kind, "split": split, "images": len(pairs) - len(skipped),
+              "kind": kind, "split": split, "seed": seed, "val_fraction": val_fraction, "limit": limit,
+              "images": len(pairs) - len(skipped),
               "skipped": len(skipped) + len(unreadable), **({"composites": composites} if kind == "matte" else {}),
               "short_side": short_side, "refine": refine,
               "refine_settings": refine_settings(refine), "tta": tta, "wsshm_rt_version": __version__, **metrics}

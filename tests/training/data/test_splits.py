@@ -100,3 +100,21 @@ def test_eval_of_a_split_warns_when_the_weights_trained_on_another(tiny_data, ti
     run_eval(w, tiny_data["seg"], short_side=64, split="val", seed=1, val_fraction=0.25, device="cpu")
     run_eval(w, tiny_data["seg"], short_side=64, split="all", seed=0, device="cpu")
     assert warnings_of(caplog) == []
+
+
+def test_eval_records_what_chose_its_images_and_warns_of_backgrounds_it_does_not_use(tiny_data, tiny_weights,
+                                                                                      tmp_path, caplog):
+    """The JSON says which split (seed, fraction, limit) was scored, so two results can be told comparable or not;
+    --backgrounds on a seg folder is not used and says so."""
+    pytest.importorskip("torch")
+    import json
+
+    from wsshm_rt.training.evaluate import run_eval
+
+    out = tmp_path / "e.json"
+    result, _ = run_eval(tiny_weights, tiny_data["seg"], short_side=64, split="val", seed=3, val_fraction=0.5,
+                         limit=2, device="cpu", json_out=out, backgrounds=tiny_data["bg"])
+    saved = json.loads(out.read_text())
+    assert (saved["seed"], saved["val_fraction"], saved["limit"], saved["split"]) == (3, 0.5, 2, "val")
+    assert saved["images"] == result["images"] <= 2
+    assert any("--backgrounds is for matte folders" in w for w in warnings_of(caplog))
