@@ -21,7 +21,8 @@ def test_saved_yaml_round_trips(tmp_path):
     assert load_yaml(tmp_path / "config.yaml")["band_px"] == 4
 
 
-@pytest.mark.parametrize("bad", [{"nope": 1}, {"iters": "many"}, {"flip": "yes"}, {"crop_min": 8}])
+@pytest.mark.parametrize("bad", [{"nope": 1}, {"iters": "many"}, {"flip": "yes"}, {"crop_min": 8}, {"save_every": 0},
+                                 {"val_short_side": 16}])
 def test_bad_values_are_user_errors(bad):
     with pytest.raises(WsshmError):
         resolve_config("pretrain", overrides=bad)

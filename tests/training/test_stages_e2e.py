@@ -51,7 +51,10 @@ def test_stage_outputs(runs, stage):
         assert (out / name).is_file(), name
     rows = read_jsonl(out / "metrics.jsonl")
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3]
-    assert any(r["kind"].startswith("val_") for r in rows)
+    # Validated at step 0 when it starts from weights (the teacher from --init, the student from its teacher), so the
+    # record shows where it started; pretraining from random init first validates at step 2 (--val-every 2).
+    val_steps = sorted({r["step"] for r in rows if r["kind"].startswith("val_")})
+    assert val_steps == ([2, 3] if stage == "pre" else [0, 3])
     _, meta = load_weights(out / "last")
     assert meta["architecture"] == "r18-0.5" and meta["step"] == "3"
     # The resolved config (stage defaults < flags) is saved beside the checkpoints and matches the resume state.
@@ -260,3 +263,64 @@ def test_weights_recommend_the_size_of_the_model_they_start_from(runs, tiny_data
     capsys.readouterr()
     assert student("from-teacher") == 64
     assert "already finished its 1 steps: nothing to train" in capsys.readouterr().err
+
+
+def _state(path) -> dict:
+    return load_weights(path)[0]
+
+
+def _is_bn_statistic(name: str) -> bool:
+    return name.endswith(("running_mean", "running_var", "num_batches_tracked"))
+
+
+@pytest.fixture(scope="module")
+def fine_tunes(runs, tiny_data, tmp_path_factory):
+    """Students fine-tuned from their teacher: (lr 0, --freeze-bn), (lr 0), (the stage's lr, --freeze-bn); validated
+    every step, so evaluate() puts the model back in train mode between steps."""
+    root = tmp_path_factory.mktemp("fine")
+    for name, extra in (("frozen-lr0", ["--lr", "0", "--freeze-bn"]), ("lr0", ["--lr", "0"]),
+                        ("frozen", ["--freeze-bn"])):
+        cli("student", "--seg", str(tiny_data["seg"]), "--teacher", f"{runs}/teacher/last", "--out", f"{root}/{name}",
+            "--iters", "3", "--val-every", "1", *extra)
+    return root
+
+
+def test_freeze_bn_at_lr_0_keeps_the_model_bit_identical_and_best_is_the_start(runs, fine_tunes, tiny_data, capsys):
+    start = _state(runs / "teacher" / "last")
+    out = fine_tunes / "frozen-lr0"
+    for name in ("last", "best"):
+        end = _state(out / name)
+        assert end.keys() == start.keys() and all(torch.equal(end[k], start[k]) for k in start), name
+    assert load_weights(out / "best")[1]["step"] == "0"  # nothing beat the start, so best is the start
+    vals = [r for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "val_seg"]
+    assert [r["step"] for r in vals] == [0, 1, 2, 3] and all(r == {**vals[0], "step": r["step"]} for r in vals)
+    # Going on from its state does not validate step 0 again; the end line says best is the starting model.
+    capsys.readouterr()
+    cli("student", "--seg", str(tiny_data["seg"]), "--teacher", f"{runs}/teacher/last", "--out", str(out),
+        "--iters", "4", "--val-every", "1", "--lr", "0", "--freeze-bn")
+    assert "best.safetensors (the model it started from" in capsys.readouterr().err
+    steps = [r["step"] for r in read_jsonl(out / "metrics.jsonl") if r["kind"] == "val_seg"]
+    assert steps == [0, 1, 2, 3, 4]
+
+
+def test_without_freeze_bn_lr_0_still_changes_the_batchnorm_statistics(runs, fine_tunes):
+    """What a new user met: fine-tuning at lr 0 re-estimated the running statistics on small batches, nothing else."""
+    start, end = _state(runs / "teacher" / "last"), _state(fine_tunes / "lr0")
+    changed = {k for k in start if not torch.equal(start[k], end[k])}
+    assert changed and all(_is_bn_statistic(k) for k in changed)
+
+
+def test_freeze_bn_trains_the_batchnorm_weights_but_not_its_statistics(runs, fine_tunes):
+    start, end = _state(runs / "teacher" / "last"), _state(fine_tunes / "frozen")
+    changed = {k for k in start if not torch.equal(start[k], end[k])}
+    assert not any(_is_bn_statistic(k) for k in changed)
+    assert any(k.endswith("bn1.weight") for k in changed) and any(k.endswith("conv1.weight") for k in changed)
+
+
+def test_pretrain_from_weights_takes_their_architecture(runs, tiny_data, tmp_path):
+    """Like the teacher stage: --init names the architecture, so --model may be left out (it used to build an r101
+    and refuse the r18-0.5 weights)."""
+    cli("pretrain", "--seg", str(tiny_data["seg"]), "--init", f"{runs}/pre/last", "--out", f"{tmp_path}/pre2",
+        "--iters", "1")
+    assert load_weights(tmp_path / "pre2" / "last")[1]["architecture"] == "r18-0.5"
+

@@ -56,28 +56,21 @@ def default_text(value) -> str:
     return f"\\[default: {value!r}]"
 
 
-def _finished(cfg, summary: dict) -> str:
-    """The line a finished train command ends with: where the weights are, or that there was nothing to do."""
-    out = Path(cfg.out)
-    if summary["start_step"] >= cfg.iters:
-        return (f"wsshm-rt: {out} has already finished its {cfg.iters} steps: nothing to train (raise --iters to go "
-                "on from there, or --no-resume to start over)")
-    best = " and best.safetensors" if (out / "best.safetensors").exists() else ""
-    return (f"wsshm-rt: trained {cfg.stage} steps {summary['start_step'] + 1}-{summary['step']}; weights in {out}: "
-            f"last.safetensors{best} (inference size {cfg.val_short_side})")
-
-
 def _stage_command(stage: str):
     def command(config: Optional[Path] = None, preset: Optional[str] = None, **flags):
         from ..training.config import resolve_config
-        from ..training.loop import train
+        from ..training.loop import Interrupted, train
+        from ..training.records import finished_line
 
         cfg = resolve_config(stage, preset, config, flags)
-        summary = train(cfg)
+        try:
+            summary = train(cfg)
+        except Interrupted as exc:  # it has saved its state and said so: exit as a shell reports the signal
+            raise typer.Exit(128 + exc.signum) from None
         if summary["replica_digests"] and len(set(summary["replica_digests"])) != 1:
             typer.echo("wsshm-rt: warning: DDP replicas ended with different weights", err=True)
         if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
-            typer.echo(_finished(cfg, summary), err=True)
+            typer.echo(f"wsshm-rt: {finished_line(cfg, summary)}", err=True)
 
     extra = [
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[Path],

@@ -52,6 +52,9 @@ class TrainConfig:
     min_lr: float = _f(0.0, "Cosine decay floor.")
     weight_decay: float = _f(0.0, "Adam weight decay.")
     grad_clip: float = _f(0.0, "Clip the gradient norm to this (0: off).")
+    freeze_bn: bool = _f(False, "Keep every BatchNorm in eval mode: it normalises with the running statistics of the "
+                                "model it starts from and leaves them as they are; its weight and bias still train. "
+                                "For fine-tuning with small batches.")
     amp: str = _f("bf16", "Autocast dtype: bf16 | fp16 | off. On a CPU only bf16, and only where the CPU has native "
                           "bf16 (AVX512-BF16 or AMX), else off.")
     channels_last: bool = _f(True, "NHWC memory layout for the network (faster convolutions on CPU and GPU).")
@@ -85,7 +88,8 @@ class TrainConfig:
     ema: bool = _f(True, "Student: EMA-update the teacher from the student when they share an architecture.")
     ema_momentum: float = _f(0.999, "EMA momentum m: teacher = m*teacher + (1-m)*student.")
     # validation, checkpoints, records
-    val_every: int = _f(1000, "Validate every N steps (0: only at the end).")
+    val_every: int = _f(1000, "Validate every N steps (0: only at the end), and at step 0 when the run starts "
+                              "from trained weights (--init, or a student from its teacher).")
     val_limit: int = _f(200, "Validate on at most this many held-out images (0: all).")
     val_short_side: int = _f(0, "Validation images are resized to this shorter side (as at test time); the trained "
                                 "weights recommend it as their inference size (Matter's default). 0: the size the "
@@ -182,8 +186,8 @@ def _coerce(f, value):
 def validate(cfg: TrainConfig) -> None:
     if cfg.crop_min < 32 or cfg.crop_max < cfg.crop_min:
         raise WsshmError(f"crop sides must satisfy 32 <= crop_min <= crop_max (got {cfg.crop_min}..{cfg.crop_max})")
-    if cfg.iters < 1 or cfg.batch_size < 1:
-        raise WsshmError("iters and batch_size must be positive")
+    if cfg.iters < 1 or cfg.batch_size < 1 or cfg.save_every < 1:
+        raise WsshmError("iters, batch_size and save_every must be positive")
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise WsshmError(f"val_fraction must be in [0, 1), not {cfg.val_fraction}")
     if not 0.0 <= cfg.matte_mix <= 1.0:

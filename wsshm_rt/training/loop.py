@@ -1,8 +1,16 @@
-"""The one training loop for every stage, on 1 CPU, 1 GPU or N GPUs under torchrun (nanoGPT style)."""
+"""The one training loop for every stage, on 1 CPU, 1 GPU or N GPUs under torchrun (nanoGPT style).
+
+Ctrl-C (SIGINT) or a scheduler's SIGTERM ends a run without losing its work: the step in progress finishes, the run
+saves as it does every --save-every steps, says where it stopped and raises Interrupted (a KeyboardInterrupt). Under
+torchrun every rank stops at the same step. A second signal aborts at once; the last state written stays whole
+(every file is written atomically, the resume state last).
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,6 +27,7 @@ from .evaluate import evaluate
 from .records import Recorder
 from .sampler import MultiScaleBatchSampler, batches_from, crop_sides
 from .stages import BUILDERS
+from .stop import Interrupted, StopSignals, stopped  # noqa: F401 - Interrupted: what callers catch
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -36,6 +45,8 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     torch.manual_seed(cfg.seed)  # the same init on every rank (DDP also broadcasts rank 0's weights)
     stage = BUILDERS[cfg.stage](cfg, d.device)
     model = stage.model
+    if cfg.freeze_bn:
+        freeze_batchnorm(model)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for m in (model, stage.teacher):
         if m is not None:
@@ -43,46 +54,62 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.iters, eta_min=cfg.min_lr)
     step, best = resume(cfg, model, opt, sched, stage.teacher) if cfg.resume else (0, None)
-    start = step
+    start = saved = step  # saved: the step of the resume state on disk (none yet at 0)
     net = wrap_ddp(model, cfg, d)
     autocast, scaler = amp_context(cfg, d.device)
-    batches = iter(batches_from(make_sampler(cfg, stage, d), lambda s: make_loader(stage.train_set, s, cfg, d), step))
+    batches = batches_from(make_sampler(cfg, stage, d), lambda s: make_loader(stage.train_set, s, cfg, d), step)
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     rec, bar = (Recorder(out, step), progress(cfg, step)) if d.main else (None, None)
+    if step == 0 and stage.from_weights:
+        # Where a fine-tune starts, on the record; best.safetensors stays this model unless a later step beats it.
+        best = validate(cfg, stage, d, rec, 0, best)
     t0, seen = time.perf_counter(), 0
-    while step < cfg.iters:
-        batch = {k: v.to(d.device, non_blocking=True).contiguous(memory_format=layout)
-                 for k, v in next(batches).items()}
-        with autocast:
-            parts = stage.step(net, batch)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(parts["loss"]).backward()
-        if cfg.grad_clip > 0:
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        if d.ddp:
-            distributed.sync_buffers(model)
-        stage.after_step(model)  # EMA teacher update, on the bare module
-        step, seen = step + 1, seen + batch["src"].shape[0] * d.world
-        if step % cfg.log_every == 0 or step == cfg.iters:
-            # .item() is a CPU-GPU sync point: only pay it when logging.
-            logs = {k: distributed.mean_across_ranks(v.detach().float()).item() for k, v in parts.items()}
-            logs.update(lr=sched.get_last_lr()[0], images_per_s=seen / (time.perf_counter() - t0))
-            t0, seen = time.perf_counter(), 0
-            if d.main:
-                rec.log(step, "train", logs)
-                bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
-        if bar is not None:
-            bar.update(1)
-        if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.iters:
-            best = validate(cfg, stage, d, rec, step, best)
-        if step % cfg.save_every == 0 or step == cfg.iters:
-            save(cfg, d, stage, opt, sched, step, best)
+    try:
+        with StopSignals(d) as stop:
+            while step < cfg.iters:
+                raw = stop.next_batch(batches)
+                if raw is None:  # a stop signal: leave at this step boundary, on every rank
+                    if step > saved:
+                        save(cfg, d, stage, opt, sched, step, best)
+                    stopped(cfg, d, rec, bar, step, stop.signum)
+                batch = {k: v.to(d.device, non_blocking=True).contiguous(memory_format=layout) for k, v in raw.items()}
+                with autocast:
+                    parts = stage.step(net, batch)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(parts["loss"]).backward()
+                if cfg.grad_clip > 0:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                if d.ddp:
+                    distributed.sync_buffers(model)
+                stage.after_step(model)  # EMA teacher update, on the bare module
+                step, seen = step + 1, seen + batch["src"].shape[0] * d.world
+                if step % cfg.log_every == 0 or step == cfg.iters:
+                    # .item() is a CPU-GPU sync point: only pay it when logging.
+                    logs = {k: distributed.mean_across_ranks(v.detach().float()).item() for k, v in parts.items()}
+                    logs.update(lr=sched.get_last_lr()[0], images_per_s=seen / (time.perf_counter() - t0))
+                    t0, seen = time.perf_counter(), 0
+                    if d.main:
+                        rec.log(step, "train", logs)
+                        bar.set_postfix(loss=f"{logs['loss']:.4f}", refresh=False)
+                if bar is not None:
+                    bar.update(1)
+                if (cfg.val_every and step % cfg.val_every == 0) or step == cfg.iters:
+                    best = validate(cfg, stage, d, rec, step, best)
+                if step % cfg.save_every == 0 or step == cfg.iters:
+                    save(cfg, d, stage, opt, sched, step, best)
+                    saved = step
+    except KeyboardInterrupt as exc:  # the handler's hard abort on a second signal (Interrupted is said already)
+        if d.main and not isinstance(exc, Interrupted) and exc.args:
+            print(exc.args[0], file=sys.stderr, flush=True)
+        raise
+    finally:
+        batches.close()  # ends the DataLoader's workers now, not whenever the generator happens to be collected
     return {**finish(cfg, d, stage, rec, bar, step, best), "start_step": start}
 
 
@@ -98,7 +125,7 @@ def set_determinism(on: bool) -> None:
 def wrap_ddp(model, cfg, d):
     if not d.ddp:
         return model
-    if cfg.sync_bn and d.device.type == "cuda":
+    if cfg.sync_bn and not cfg.freeze_bn and d.device.type == "cuda":  # frozen statistics have nothing to sync
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [d.device.index] if d.device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -139,9 +166,20 @@ def _worker_context():
     its init); a fork server is a fresh interpreter with the heavy modules preloaded, so workers start fast.
     """
     import multiprocessing as mp
+    from multiprocessing import forkserver, resource_tracker
 
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["torch", "cv2", "wsshm_rt.training.data"])
+    # The server starts with the stop signals blocked, a mask it and every worker it forks inherit (see _worker_init):
+    # a SIGTERM to the whole job must not kill the server the next epoch's workers come from. Blocked, not ignored:
+    # one that reaches this process meanwhile is delivered once they are unblocked. A no-op once it is running. The
+    # resource tracker first: starting it unblocks them.
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, StopSignals.SIGNALS)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return ctx
 
 
@@ -149,6 +187,24 @@ def _worker_init(_):
     import cv2
 
     cv2.setNumThreads(1)  # N workers x all-core OpenCV threads would oversubscribe the CPU
+    # The terminal's Ctrl-C reaches every process of its group, a scheduler's SIGTERM may reach the whole job: the
+    # main process decides (it finishes the step and saves), then ends its workers through their queues.
+    for s in StopSignals.SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+
+
+def freeze_batchnorm(model: torch.nn.Module) -> None:
+    """--freeze-bn: every BatchNorm normalises with its running statistics and leaves them as they are (eval mode),
+    while its weight and bias still train. A forward pre-hook holds it there, whoever calls ``model.train()`` later
+    (evaluate() does after each validation)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+            m.register_forward_pre_hook(_keep_eval)
+
+
+def _keep_eval(module, _inputs) -> None:
+    module.training = False
 
 
 def progress(cfg, step):

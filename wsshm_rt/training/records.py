@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..files import write_atomic
+from ..weights import read_metadata
 
 
 class Recorder:
@@ -102,6 +103,8 @@ def finished_line(cfg, summary: dict) -> str:
         return (f"{out} has already finished its {cfg.iters} steps: nothing to train (raise --iters to go on from "
                 "there, or --no-resume to start over)")
     best = " and best.safetensors" if (out / "best.safetensors").exists() else ""
+    if best and read_metadata(out / "best.safetensors").get("step") == "0":  # a fine-tune that did not improve on it
+        best += " (the model it started from: no later validation beat it)"
     return (f"trained {cfg.stage} steps {summary['start_step'] + 1}-{summary['step']}; weights in {out}: "
             f"last.safetensors{best} (inference size {cfg.val_short_side})")
 

@@ -43,6 +43,7 @@ class Stage:
     best_metric: tuple         # ("<valset>/<metric>", ...): their mean picks best.safetensors, lower is better
     teacher: torch.nn.Module | None = None
     after_step: Callable = lambda model: None
+    from_weights: bool = False  # starts from trained weights (--init, or a student from its teacher): validated at 0
 
 
 def pretrain_step(net, batch) -> dict:
@@ -133,9 +134,10 @@ def _settle_short_side(cfg) -> None:
 
 def build_pretrain(cfg, device) -> Stage:
     train, val_sets, best = _seg_data(cfg, False, _paste_backgrounds(cfg))
-    model = _model(cfg.model or "r101", cfg.init, device, cfg)
+    name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")  # as the teacher stage takes it
+    model = _model(name, cfg.init, device, cfg)
     _settle_short_side(cfg)
-    return Stage(model, train, pretrain_step, val_sets, best)
+    return Stage(model, train, pretrain_step, val_sets, best, from_weights=bool(cfg.init))
 
 
 def build_teacher(cfg, device) -> Stage:
@@ -144,7 +146,7 @@ def build_teacher(cfg, device) -> Stage:
     model = _model(name, cfg.init, device, cfg)
     _settle_short_side(cfg)
     return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
-                 [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], ("val_matte/mse",))
+                 [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], ("val_matte/mse",), from_weights=bool(cfg.init))
 
 
 def build_student(cfg, device) -> Stage:
@@ -167,7 +169,8 @@ def build_student(cfg, device) -> Stage:
         val_sets.append(ValSet("val_matte", "matte", _limit(mval, cfg), bgs))
     if cfg.matte_mix > 0:
         train_set = data.MixedDataset(train_set, data.MatteDataset(mtrain, cfg, bgs), cfg.matte_mix)
-    stage = Stage(model, train_set, student_step(cfg, teacher), val_sets, best, teacher=teacher)
+    stage = Stage(model, train_set, student_step(cfg, teacher), val_sets, best, teacher=teacher,
+                  from_weights=bool(start))
     if cfg.ema and same_architecture(teacher, model):
         stage.after_step = lambda student: ema_update(teacher, student, cfg.ema_momentum)
     return stage
