@@ -218,6 +218,18 @@ def test_a_signal_in_process_stops_after_the_step_in_progress(when, at, tiny_dat
     assert load_weights(tmp_path / "last")[1]["step"] == "2"
 
 
+def test_a_signal_during_the_last_step_is_obeyed_after_the_run_completes(tiny_data, tmp_path, monkeypatch, capsys):
+    """The last step's validation and save can take long: a signal then is not lost (a recipe must not go on to its
+    next step), and the run, complete, keeps its summary."""
+    builder, _ = signalling_builder("step", 6)
+    monkeypatch.setitem(loop.BUILDERS, "pretrain", builder)
+    caught = run_caught(tiny_pretrain(tiny_data, tmp_path))
+    assert isinstance(caught, loop.Interrupted) and caught.signum == signal.SIGINT, repr(caught)
+    assert str(caught) == "wsshm-rt: interrupted after the last step (6 of 6); the run is complete"
+    assert train_steps(tmp_path) == [1, 2, 3, 4, 5, 6] and (tmp_path / "summary.json").is_file()
+    assert torch.load(tmp_path / "state.pt", weights_only=True)["step"] == 6
+
+
 def test_a_second_signal_aborts_at_once(tiny_data, tmp_path, monkeypatch, capsys):
     builder, _ = signalling_builder("step", 2, signals=2)
     monkeypatch.setitem(loop.BUILDERS, "pretrain", builder)

@@ -143,7 +143,12 @@ def recipe_command(
         for line in describe(load_recipe(recipe, parse_sets(sets), preset, names)):
             typer.echo(line)
         return
-    run_recipe(recipe, parse_sets(sets), preset, names, echo=lambda line: typer.echo(line, err=True))
+    from ..training.loop import Interrupted
+
+    try:
+        run_recipe(recipe, parse_sets(sets), preset, names, echo=lambda line: typer.echo(line, err=True))
+    except Interrupted as exc:  # the step in progress saved and said so; run again, the recipe resumes there
+        raise typer.Exit(128 + exc.signum) from None
 
 
 def average_command(

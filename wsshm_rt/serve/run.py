@@ -69,7 +69,11 @@ def check_address(host: str, port: int) -> None:
     except (socket.gaierror, UnicodeError):
         raise WsshmError(f"--host {host} is not a known host name or address") from None
     for family, kind, proto, _, address in dict.fromkeys(addresses):
-        with socket.socket(family, kind, proto) as sock:
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError:  # an address family this kernel lacks (IPv6 turned off): skipped, as asyncio skips it
+            continue
+        with sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == getattr(socket, "AF_INET6", None):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

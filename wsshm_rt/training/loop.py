@@ -104,13 +104,19 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
                 if step % cfg.save_every == 0 or step == cfg.iters:
                     save(cfg, d, stage, opt, sched, step, best)
                     saved = step
+            late = stop.signum if not d.ddp else None  # came during the last step's validation or save
     except KeyboardInterrupt as exc:  # the handler's hard abort on a second signal (Interrupted is said already)
         if d.main and not isinstance(exc, Interrupted) and exc.args:
             print(exc.args[0], file=sys.stderr, flush=True)
         raise
     finally:
         batches.close()  # ends the DataLoader's workers now, not whenever the generator happens to be collected
-    return {**finish(cfg, d, stage, rec, bar, step, best), "start_step": start}
+    summary = {**finish(cfg, d, stage, rec, bar, step, best), "start_step": start}
+    if late:  # the run is complete; the signal is still said and obeyed (a recipe must not go on to its next step)
+        msg = f"wsshm-rt: interrupted after the last step ({step} of {cfg.iters}); the run is complete"
+        print(msg, file=sys.stderr, flush=True)
+        raise Interrupted(msg, late)
+    return summary
 
 
 def set_determinism(on: bool) -> None:

@@ -78,7 +78,10 @@ class StopSignals:
 
             vote = torch.tensor([self.signum or 0])
             dist.all_reduce(vote, dist.ReduceOp.MAX, group=self.group)
-            self.signum = int(vote) or None
+            # A signal that arrived during the vote (the handler runs when all_reduce returns) is kept for the next.
+            self.signum = self.signum or int(vote) or None
+            if int(vote) == 0:
+                return batch
         return None if self.signum else batch
 
 

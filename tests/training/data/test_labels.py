@@ -113,3 +113,19 @@ def test_eval_leaves_out_a_label_of_another_aspect_ratio(tmp_path, caplog):
     assert result["images"] == 3 and result["skipped"] == 1
     assert result["iou"] == pytest.approx(np.mean(shares + [np.mean(s02 > 127)]))
     assert any("masks/s01.png is 80x64" in w for w in warnings_of(caplog))
+
+
+def test_a_cut_out_label_is_turned_upright_by_its_exif_orientation(tmp_path):
+    """A label saved as a cut-out (its alpha is the label) turns with its EXIF orientation as a grey one does, so it
+    keeps matching the photo's upright size."""
+    from PIL import Image
+
+    from wsshm_rt.training.data.labels import load_label
+
+    rgba = np.zeros((40, 100, 4), np.uint8)
+    rgba[:, :50, 3] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: shown 90 degrees clockwise
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png", exif=exif.tobytes())
+    label = load_label(tmp_path / "m.png")
+    assert label.shape == (100, 40) and label[:50].min() == 1.0 and label[50:].max() == 0.0

@@ -41,7 +41,7 @@ def _label_alpha_channel(path: Path) -> np.ndarray | None:
     person. Only the header is read for other files; an alpha channel that is constant (an opaque grey mask
     saved with alpha) is not a label, so the grey levels are used.
     """
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         data = read_path(path)
@@ -49,7 +49,9 @@ def _label_alpha_channel(path: Path) -> np.ndarray | None:
         with Image.open(io.BytesIO(data)) as im:
             if im.mode not in ("RGBA", "LA", "PA") and not (im.mode == "P" and "transparency" in im.info):
                 return None
-            alpha = np.asarray(im.convert("RGBA"))[..., 3]
+            # Turned upright by its EXIF orientation, as load_image turns photos and grey labels (and as the
+            # pairing's size check reads them).
+            alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
     except Exception:  # unreadable here: load_image reports it in its own words
         return None
     return None if alpha.min() == alpha.max() else np.ascontiguousarray(alpha)
