@@ -171,6 +171,20 @@ def test_an_interrupted_folder_run_is_finished_with_skip_existing(tmp_path, tiny
     assert "4 written to" in proc.stderr and "already there" not in proc.stderr
 
 
+def test_a_skip_existing_rerun_with_one_bad_file_is_exit_1_not_an_error(tmp_path, tiny_onnx):
+    """The images done before are not 'none could be read': a retry loop sees the same exit code as the first run."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        _write(folder / f"p{i}.png", make_portrait(64, 48, seed=i)[0])
+    (folder / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    args = ("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64, "--skip-existing")
+    first, again = wsshm(*args), wsshm(*args)
+    assert first.returncode == 1 and "2 written" in first.stderr, first.stderr
+    assert again.returncode == 1 and "0 written" in again.stderr and "2 already there" in again.stderr, again.stderr
+    assert "none of the" not in again.stderr
+
+
 @pytest.mark.slow
 def test_bad_input_gives_one_sentence_and_exit_2(tmp_path, tiny_onnx):
     rgb, _ = make_portrait(64, 48)
@@ -248,3 +262,18 @@ def test_huge_image_stays_under_2gb(tmp_path, tiny_onnx):
     assert rss_kb < 2 * 1024 * 1024, f"peak memory {rss_kb / 1024:.0f} MB"
     alpha = cv2.imread(str(tmp_path / "out/big.alpha.png"), cv2.IMREAD_UNCHANGED)
     assert alpha.shape == (10000, 10000)
+
+
+def test_a_gif_in_a_folder_is_matted_as_a_gif_given_alone_is(tmp_path, tiny_onnx):
+    """A GIF (its first frame) is an image in a folder or a glob too, not silently left out; ``out`` may be a str."""
+    from PIL import Image
+
+    from wsshm_rt.predict import PredictOptions, run_predict
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    frames = [Image.fromarray(make_portrait(64, 48, seed=i)[0]) for i in range(2)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:])
+    _write(folder / "p.png", make_portrait(64, 48)[0])
+    run_predict([folder], PredictOptions(str(tmp_path / "out"), outputs="alpha"), model=tiny_onnx, short_side=64)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["anim.alpha.png", "p.alpha.png"]

@@ -74,6 +74,10 @@ def test_skip_existing_and_all_bad(local_ray, photos, tmp_path):
 
     with pytest.raises(WsshmError, match="none of the 1 images could be read"):
         matte_dataset([str(photos / "broken.jpg")], PredictOptions(tmp_path / "bad"), progress=False)
+    # Done before, the good one is not matted again; the bad one alone is no longer "none could be read".
+    rerun = matte_dataset([str(photos / "a.jpg"), str(photos / "broken.jpg")],
+                          PredictOptions(out, outputs="alpha", skip_existing=True), progress=False)
+    assert (rerun.written, rerun.existing, len(rerun.failed)) == (0, 1, 1)
 
 
 def test_cli_predict_with_ray_writes_the_same_alphas(local_ray, photos, tmp_path):

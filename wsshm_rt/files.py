@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .errors import WriteError, WsshmError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".gif")
 
 
 def list_images(spec) -> list[Path]:

@@ -5,11 +5,12 @@ A bad file in a folder is reported and skipped; every good file is still written
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelError, WriteError, WsshmError
+from .errors import ModelError, WriteError, WsshmError, WsshmTypeError
 from .files import ensure_writable, list_images
 from .images import load_image, save_image
 
@@ -23,6 +24,11 @@ class PredictOptions:
     background: str | None = None
     outputs: str = ""  # comma list of OUTPUT_KINDS; "" = alpha,rgba (+composite with a background)
     skip_existing: bool = False  # inputs whose every requested output is already in ``out`` are not matted again
+
+    def __post_init__(self):
+        if not isinstance(self.out, (str, os.PathLike)):
+            raise WsshmTypeError(f"out must be a folder path (str or os.PathLike), not a {type(self.out).__name__}")
+        self.out = Path(self.out)
 
     def kinds(self) -> list[str]:
         kinds = [k.strip() for k in self.outputs.split(",") if k.strip()]
@@ -131,7 +137,7 @@ def _predict_all(files, opts: PredictOptions, kinds, background, progress: bool,
             bar.close()
             print(f"wsshm-rt: interrupted after {_progress(written, files, todo)}", file=sys.stderr)
             raise
-    if todo and failed == len(todo):
+    if todo and failed == len(files):  # with outputs already there (--skip-existing), some images were fine: exit 1
         raise WsshmError(f"none of the {len(todo)} images could be read")
     if progress:
         # Said once the work is done, so that an error stays the only line a failed run prints.

@@ -79,7 +79,7 @@ def matte_dataset(inputs, opts: PredictOptions, address: str | None = None, *, a
         plan = dict(actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
                     batch_size=batch_size)
         _collect(ray, [str(f) for f in todo], actor_args, plan, run)
-    if todo and len(run.failed) == len(todo):
+    if todo and len(run.failed) == len(files):  # with outputs already there, some images were fine: exit 1
         raise WsshmError(f"none of the {len(todo)} images could be read")
     if progress:
         done = f", {run.existing} already there" if run.existing else ""

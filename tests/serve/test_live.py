@@ -48,3 +48,15 @@ def test_a_bad_setting_at_connect_is_said_and_the_socket_closed(server):
         assert "tta must be none or flip" in json.loads(ws.recv(timeout=60))["error"]
         with pytest.raises(Exception):
             ws.recv(timeout=60)
+
+
+def test_a_frame_over_max_bytes_is_an_error_answer_and_the_session_goes_on(server):
+    """--max-bytes 2000000: a 3 MB frame gets the JSON error (it used to be cut off by the WebSocket's own size
+    limit, closing the connection with 1009), and the next frame is matted."""
+    url = f"ws://127.0.0.1:{server.port}/v1/live"
+    with websockets.connect(url, open_timeout=60, max_size=None) as ws:
+        ws.send(b"\xff\xd8" + bytes(3_000_000))
+        error = json.loads(ws.recv(timeout=120))
+        assert error["frame"] is True and "--max-bytes" in error["error"]
+        ws.send(encode(photo(120, 160)))
+        assert _jpeg(ws.recv(timeout=120)).shape == (120, 160, 3)

@@ -54,7 +54,7 @@ def serve(config: ServeConfig, host: str = "127.0.0.1", port: int = 8000, worker
         app = "wsshm_rt.serve.app:app_from_env"
     uvicorn.run(app, host=host, port=port, workers=workers, factory=workers > 1, log_level=log_level,
                 timeout_graceful_shutdown=graceful_timeout, limit_concurrency=limit_concurrency,
-                ws_max_size=config.max_bytes + 1024)
+                ws_max_size=2 * config.max_bytes + 1024)
 
 
 def check_address(host: str, port: int) -> None:
