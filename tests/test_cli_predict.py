@@ -40,12 +40,18 @@ def test_predict_single_file_writes_alpha_and_rgba(tmp_path, tiny_onnx):
     assert not (tmp_path / "out/me.composite.png").exists()
 
 
-def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
+def _photos(tmp_path, n: int, name: str = "good", bad: str = "corrupt.jpg"):
+    """A folder of ``n`` generated portraits and one JPEG cut off after its header."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for i in range(3):
-        _write(folder / f"good{i}.png", make_portrait(64, 48, seed=i)[0])
-    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 broken")
+    for i in range(n):
+        _write(folder / f"{name}{i}.png", make_portrait(64, 48, seed=i)[0])
+    (folder / bad).write_bytes(b"\xff\xd8\xff\xe0 broken")
+    return folder
+
+
+def test_predict_folder_skips_bad_files_and_says_so(tmp_path, tiny_onnx):
+    folder = _photos(tmp_path, 3)
     (folder / "empty.png").write_bytes(b"")
     proc = wsshm("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64,
                  "--background", "#00ff00")
@@ -173,11 +179,7 @@ def test_an_interrupted_folder_run_is_finished_with_skip_existing(tmp_path, tiny
 
 def test_a_skip_existing_rerun_with_one_bad_file_is_exit_1_not_an_error(tmp_path, tiny_onnx):
     """The images done before are not 'none could be read': a retry loop sees the same exit code as the first run."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(2):
-        _write(folder / f"p{i}.png", make_portrait(64, 48, seed=i)[0])
-    (folder / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    folder = _photos(tmp_path, 2, "p", "bad.jpg")
     args = ("predict", folder, "-o", tmp_path / "out", "-m", tiny_onnx, "--short-side", 64, "--skip-existing")
     first, again = wsshm(*args), wsshm(*args)
     assert first.returncode == 1 and "2 written" in first.stderr, first.stderr
