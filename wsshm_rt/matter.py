@@ -182,19 +182,12 @@ def _model_path(model) -> Path:
         raise WsshmTypeError(f"model must be a path (str or os.PathLike) or None, not a {type(model).__name__}")
     if not str(model).strip():
         raise WsshmValueError("the model path is empty; pass None (or nothing) for the bundled model")
-    path = _weights_shorthand(Path(model))
+    path = Path(model)
+    if path.is_dir() or not (path.suffix or path.exists()):
+        from .weights import resolve_weights_path
+
+        path = resolve_weights_path(path)  # the trainer's short names (runs/x/best, a run folder), as eval takes them
     check_model_path(path)
-    return path
-
-
-def _weights_shorthand(path: Path) -> Path:
-    """The trainer's names for weights, as ``eval`` and ``export`` take them: ``runs/x/best`` for
-    ``runs/x/best.safetensors``, and a run folder for its ``last.safetensors``. Anything else is left as it is."""
-    if path.is_dir():
-        return next((c for c in (path / "model.safetensors", path / "last.safetensors") if c.is_file()), path)
-    if not path.exists() and not path.suffix:
-        named = path.with_name(path.name + ".safetensors")
-        return named if named.is_file() else path
     return path
 
 

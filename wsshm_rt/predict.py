@@ -5,6 +5,7 @@ A bad file in a folder is reported and skipped; every good file is still written
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -165,6 +166,19 @@ def _try_one(matter, path: Path, stem: Path, kinds, background, bar, single: boo
         reason = as_error(exc, path)
     bar.write(f"wsshm-rt: skipped {path}: {reason}", file=sys.stderr)
     return False
+
+
+log = logging.getLogger(__name__)
+
+
+def report_skipped(path, exc: Exception, skipped: dict | None = None) -> WsshmError:
+    """A file left out of a run that goes on (a calibration image, a frame, a pair to score): one warning line with
+    ``as_error``'s sentence, which is returned and, given ``skipped``, recorded there (path -> reason)."""
+    reason = as_error(exc, path)
+    log.warning("wsshm-rt: warning: skipped %s: %s", path, reason)
+    if skipped is not None:
+        skipped[str(path)] = str(reason)
+    return reason
 
 
 def as_error(exc: Exception, path) -> WsshmError:

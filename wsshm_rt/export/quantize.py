@@ -10,7 +10,6 @@ convolutions too: keeping them in fp32 (``exclude_head``) changed the MSE by les
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,6 @@ import numpy as np
 
 from ..errors import WsshmError, require
 from ..files import write_atomic
-
-log = logging.getLogger("wsshm_rt")
 
 # Nodes kept in fp32 when QuantOptions.exclude_head is set: the exporter names them after the module path.
 HEAD_PREFIXES = ("/refine/", "/head/")
@@ -173,7 +170,7 @@ class ImageCalibrationReader:
         them all would take a photo's memory 32 times over)."""
         from ..files import list_images
         from ..images import load_image
-        from ..predict import as_error
+        from ..predict import report_skipped
 
         found, files = list_images(folder), []
         for path in found:
@@ -182,8 +179,7 @@ class ImageCalibrationReader:
             try:
                 load_image(path)
             except Exception as exc:  # noqa: BLE001 - any reading failure is this file's: skip it, use the rest
-                self.skipped[str(path)] = str(as_error(exc, path))
-                log.warning("wsshm-rt: warning: skipped %s: %s", path, self.skipped[str(path)])
+                report_skipped(path, exc, self.skipped)
                 continue
             files.append(path)
         if not files:

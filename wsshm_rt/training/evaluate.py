@@ -86,13 +86,13 @@ def _add(acc, per_image: list | None, pair, metrics: dict, label: dict | None = 
 def _readable(pairs, read, skipped: list | None):
     """(pair, ``read(pair)``) for each pair; one whose files cannot be read is reported and skipped, not the run's end
     (the model's own failures are not caught: they would repeat on every image)."""
-    from ..predict import as_error
+    from ..predict import report_skipped
 
     for pair in pairs:
         try:
             item = read(pair)
         except Exception as exc:  # noqa: BLE001 - any reading failure is this pair's
-            log.warning("wsshm-rt: warning: skipped %s: %s", pair.image, as_error(exc, pair.image))
+            report_skipped(pair.image, exc)
             if skipped is not None:
                 skipped.append(pair)
             continue

@@ -44,6 +44,9 @@ def _train(cfg: TrainConfig, d: distributed.Dist) -> dict:
     set_determinism(cfg.deterministic)
     torch.manual_seed(cfg.seed)  # the same init on every rank (DDP also broadcasts rank 0's weights)
     stage = BUILDERS[cfg.stage](cfg, d.device)
+    # Left unset and not given by the model it starts from (the builder's _model), the paper's 512; settled before
+    # config.yaml is written and the weights record it.
+    cfg.val_short_side = cfg.val_short_side or DEFAULT_SHORT_SIDE
     model = stage.model
     if cfg.freeze_bn:
         freeze_batchnorm(model)

@@ -109,14 +109,17 @@ def already_labelled(inputs, out, matters: list, opts: PseudoOptions) -> bool:
                                              for k, v in label_identity(inputs, matters, opts).items())
 
 
-def check_out(inputs, out, files: list[Path] | None = None) -> None:
+def check_out(inputs, out) -> None:
     """Refuse, before any model is loaded, an output folder that is the photos' folder, lies inside it or holds it
     (or holds a photo), and one holding files pseudo-label did not write (a hand-labelled set: its masks would be
     replaced, and a later run would delete them)."""
-    files = list_images(inputs) if files is None else files
+    _check_apart(inputs, out, list_images(inputs))
+    check_output(out, MANIFEST, "pseudo-label", "-o", legacy=SUMMARY)
+
+
+def _check_apart(inputs, out, files: list[Path]) -> None:
     sources = [("the input folder", Path(inputs))] if Path(inputs).is_dir() else []
     check_apart(out, "-o", sources + [("the input photo", f) for f in files])
-    check_output(out, MANIFEST, "pseudo-label", "-o", legacy=SUMMARY)
 
 
 def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions(), progress: bool = True) -> dict:
@@ -124,11 +127,12 @@ def label_folder(inputs, out, matters: list, opts: PseudoOptions = PseudoOptions
 
     Unreadable photos are reported and skipped; photos the models are unsure of are counted and left out. The files
     an earlier labelling wrote into ``out`` (pseudo-files.json lists them) are deleted first, so no stale pair is
-    left to train on; ``out`` holding any other file is refused (``check_out``), and nothing is deleted.
+    left to train on; ``out`` holding any other file, or overlapping the photos, is refused as ``check_out`` refuses it,
+    and nothing is deleted.
     """
     check_options(opts)
     files = list_images(inputs)
-    check_out(inputs, out, files)
+    _check_apart(inputs, out, files)
     clear_output(out, MANIFEST, "pseudo-label", "-o", legacy=SUMMARY, first=(SUMMARY,))
     images, masks = make_folder(Path(out) / "images"), make_folder(Path(out) / "masks")
     # Listed before they are written: a run stopped half-way leaves a folder the next run may replace.

@@ -107,4 +107,3 @@ def finished_line(cfg, summary: dict) -> str:
         best += " (the model it started from: no later validation beat it)"
     return (f"trained {cfg.stage} steps {summary['start_step'] + 1}-{summary['step']}; weights in {out}: "
             f"last.safetensors{best} (inference size {cfg.val_short_side})")
-

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import WsshmError
 from ..models import create_model
-from ..weights import DEFAULT_SHORT_SIDE, read_metadata, recommended_short_side, resolve_weights_path
+from ..weights import read_metadata, recommended_short_side, resolve_weights_path
 from . import data
 from .blend import blend_labels
 from .checkpoint import load_model_weights
@@ -127,16 +127,10 @@ def _model(name: str, init: str, device, cfg, what: str = "--init", check_split:
     return model.to(device)
 
 
-def _settle_short_side(cfg) -> None:
-    """What val_short_side=0 becomes when the starting model recommends no size: the paper's 512."""
-    cfg.val_short_side = cfg.val_short_side or DEFAULT_SHORT_SIDE
-
-
 def build_pretrain(cfg, device) -> Stage:
     train, val_sets, best = _seg_data(cfg, False, _paste_backgrounds(cfg))
     name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")  # as the teacher stage takes it
     model = _model(name, cfg.init, device, cfg)
-    _settle_short_side(cfg)
     return Stage(model, train, pretrain_step, val_sets, best, from_weights=bool(cfg.init))
 
 
@@ -144,7 +138,6 @@ def build_teacher(cfg, device) -> Stage:
     train, val, bgs = _matte_split(cfg)
     name = cfg.model or (_arch_of(cfg.init, "--init") if cfg.init else "r101")
     model = _model(name, cfg.init, device, cfg)
-    _settle_short_side(cfg)
     return Stage(model, data.MatteDataset(train, cfg, bgs), teacher_step(cfg),
                  [ValSet("val_matte", "matte", _limit(val, cfg), bgs)], ("val_matte/mse",), from_weights=bool(cfg.init))
 
@@ -160,7 +153,6 @@ def build_student(cfg, device) -> Stage:
     teacher = freeze(_model(t_arch, cfg.teacher, device, cfg, "--teacher", size_from=not start))
     # A student of the teacher's architecture starts from the teacher (the method leaves this open: our choice).
     model = _model(name, start, device, cfg, check_split=bool(cfg.init))
-    _settle_short_side(cfg)
     if cfg.matte_mix > 0 and not (cfg.matte and cfg.backgrounds):
         raise WsshmError("--matte-mix needs --matte and --backgrounds to composite from")
     mtrain, mval, bgs = _matte_split(cfg) if cfg.matte and cfg.backgrounds else ([], [], [])

@@ -78,10 +78,10 @@ class StopSignals:
 
             vote = torch.tensor([self.signum or 0])
             dist.all_reduce(vote, dist.ReduceOp.MAX, group=self.group)
-            # A signal that arrived during the vote (the handler runs when all_reduce returns) is kept for the next.
-            self.signum = self.signum or int(vote) or None
-            if int(vote) == 0:
-                return batch
+            if not int(vote):
+                return batch  # a signal that came during the vote (its handler runs after it) is voted on next step
+            self.signum = self.signum or int(vote)
+            return None
         return None if self.signum else batch
 
 

@@ -20,7 +20,7 @@ from ..errors import WsshmError, require
 from ..files import list_images
 from ..image_bytes import check_pixels
 from ..images import load_image, quiet_opencv
-from ..predict import as_error
+from ..predict import as_error, report_skipped
 
 log = logging.getLogger("wsshm_rt")
 
@@ -229,13 +229,8 @@ class ImageFolderSource:
             except Exception as exc:  # noqa: BLE001 - any failure is this file's: skip it, try the next
                 if len(self._files) == 1:
                     raise as_error(exc, path) from None
-                self._skip(path, exc)
+                report_skipped(path, exc, self.skipped)
         raise WsshmError(f"none of the {len(self._files)} images in {self.path} could be read")
-
-    def _skip(self, path: Path, exc: Exception) -> None:
-        reason = as_error(exc, path)
-        self.skipped[str(path)] = str(reason)
-        log.warning("wsshm-rt: warning: skipped %s: %s", path, reason)
 
     def __iter__(self):
         for i in range(self._start, len(self._files)):
@@ -246,7 +241,7 @@ class ImageFolderSource:
                 try:
                     rgb = load_image(path)
                 except Exception as exc:  # noqa: BLE001 - reported and skipped; the other frames are written
-                    self._skip(path, exc)
+                    report_skipped(path, exc, self.skipped)
                     continue
             yield Frame(self._fit(rgb, path), (i - self._start) / float(self.fps), time.perf_counter())
 
