@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -186,7 +187,10 @@ def _model_path(model) -> Path:
     if path.is_dir() or not (path.suffix or path.exists()):
         from .weights import resolve_weights_path
 
-        path = resolve_weights_path(path)  # the trainer's short names (runs/x/best, a run folder), as eval takes them
+        # The trainer's short names (runs/x/best, a run folder), as eval takes them; where none fits, the model
+        # path's own check below says what is wrong with the path as given.
+        with contextlib.suppress(WsshmError):
+            path = resolve_weights_path(path)
     check_model_path(path)
     return path
 
